@@ -1,0 +1,304 @@
+"""ApiFunction: the REST API behind API Gateway. Routes translate HTTP to use cases and back."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from http import HTTPStatus
+from importlib.metadata import PackageNotFoundError, version
+from typing import Annotated, Any, TypeVar, cast
+
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
+from aws_lambda_powertools.event_handler.openapi.params import Header, Path
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from notification_service.bootstrap import ApiDependencies, build_api
+from notification_service.correlation import HEADER as CORRELATION_HEADER
+from notification_service.correlation import correlation_id_from
+from notification_service.errors import (
+    DependencyUnavailable,
+    IdempotencyKeyInFlight,
+    IdempotencyKeyReused,
+    NotificationNotFound,
+)
+from notification_service.http.errors import field_errors, validation_error
+from notification_service.http.schemas import (
+    AcceptedNotification,
+    ErrorBody,
+    FieldError,
+    HealthBody,
+    NotificationRequest,
+    NotificationView,
+)
+from notification_service.lazy import Lazy
+from notification_service.service.notifications import NewNotification
+from notification_service.service.readiness import check_dependencies
+
+try:
+    API_VERSION = version("notification-service")
+except PackageNotFoundError:  # deployed: the layer carries the code, not the distribution metadata
+    API_VERSION = "0.1.0"
+
+MAX_IDEMPOTENCY_KEY_LENGTH = 255
+IN_FLIGHT_RETRY_AFTER_SECONDS = 1
+
+logger = Logger()
+tracer = Tracer()
+app = APIGatewayRestResolver(enable_validation=True)
+app.enable_swagger(
+    path="/docs",
+    title="Notification Service",
+    version=API_VERSION,
+    description="Accepts notifications and delivers them over email, SMS and Telegram with fallback.",
+)
+dependencies: Lazy[ApiDependencies] = Lazy(build_api)
+
+
+ErrorHandler = TypeVar("ErrorHandler", bound=Callable[..., Response[Any]])
+
+
+def on_error(exc_class: type[Exception]) -> Callable[[ErrorHandler], ErrorHandler]:
+    """`app.exception_handler`, typed."""
+    decorator: Callable[[ErrorHandler], ErrorHandler] = app.exception_handler(exc_class)
+    return decorator
+
+
+def _error(
+    status: int,
+    code: str,
+    message: str,
+    details: list[FieldError] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response[Any]:
+    body = ErrorBody(error=code, message=message, details=details or [])
+    return Response(status, content_types.APPLICATION_JSON, body.model_dump_json(), headers=headers)
+
+
+# -- routes -----------------------------------------------------------------------------------------
+@app.post(
+    "/api/v1/notifications",
+    status_code=HTTPStatus.ACCEPTED,
+    summary="Accept a notification for delivery",
+    tags=["notifications"],
+    responses={
+        202: {
+            "description": "Stored and queued",
+            "content": {"application/json": {"model": AcceptedNotification}},
+        },
+        400: {
+            "description": "Idempotency-Key too long",
+            "content": {"application/json": {"model": ErrorBody}},
+        },
+        409: {
+            "description": "A request with this Idempotency-Key is in flight",
+            "content": {"application/json": {"model": ErrorBody}},
+        },
+        413: {"description": "Body too large", "content": {"application/json": {"model": ErrorBody}}},
+        422: {
+            "description": "Invalid field, or Idempotency-Key reused with another body",
+            "content": {"application/json": {"model": ErrorBody}},
+        },
+        503: {
+            "description": "A dependency is unavailable; retry after Retry-After",
+            "content": {"application/json": {"model": ErrorBody}},
+        },
+    },
+)
+def create_notification(
+    request: NotificationRequest,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="idempotency-key",
+            description="Same key + same body: the same notification, answered "
+            "again with Idempotency-Replayed: true. Kept 24 h. At most 255 characters.",
+        ),
+    ] = None,
+) -> Response[AcceptedNotification]:
+    if idempotency_key is not None and not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY_LENGTH:
+        return _error(
+            400,
+            "invalid_idempotency_key",
+            f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} characters",
+            [
+                FieldError(
+                    field="header.Idempotency-Key",
+                    reason=f"must be 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} characters",
+                )
+            ],
+        )
+    receipt = dependencies.get().notifications.accept(
+        NewNotification(
+            recipient=request.recipient.to_domain(),
+            message=request.message,
+            channels=tuple(request.channels),
+            subject=request.subject,
+            metadata=request.metadata,
+        ),
+        correlation_id=app.context["correlation_id"],
+        idempotency_key=idempotency_key,
+        payload=request.model_dump(mode="json"),
+    )
+    logger.info(
+        "notification accepted",
+        extra={
+            "notification_id": receipt.id,
+            "replayed": receipt.replayed,
+            "recipient": request.recipient.to_domain().masked(),
+        },
+    )
+    headers = {"Location": f"/api/v1/notifications/{receipt.id}"}
+    if receipt.replayed:
+        headers["Idempotency-Replayed"] = "true"
+    body = AcceptedNotification(id=receipt.id, status=receipt.status, created_at=receipt.created_at)
+    return Response(HTTPStatus.ACCEPTED, content_types.APPLICATION_JSON, body, headers=headers)
+
+
+@app.get(
+    "/api/v1/notifications/<notification_id>",
+    summary="A notification's status and attempt history",
+    tags=["notifications"],
+    responses={
+        200: {"description": "Found", "content": {"application/json": {"model": NotificationView}}},
+        404: {"description": "Unknown id", "content": {"application/json": {"model": ErrorBody}}},
+    },
+)
+def get_notification(notification_id: Annotated[str, Path(max_length=64)]) -> NotificationView:
+    return NotificationView.of(dependencies.get().notifications.get(notification_id))
+
+
+@app.get("/health", summary="Liveness", tags=["operations"])
+def health() -> HealthBody:
+    return HealthBody(status="ok")
+
+
+@app.get(
+    "/ready",
+    summary="Readiness: DynamoDB, SQS and Redis answer",
+    tags=["operations"],
+    responses={
+        200: {"description": "Ready", "content": {"application/json": {"model": HealthBody}}},
+        503: {
+            "description": "A dependency failed; `checks` names it",
+            "content": {"application/json": {"model": HealthBody}},
+        },
+    },
+)
+def ready() -> Response[HealthBody]:
+    checks = check_dependencies(dependencies.get().health_checks)
+    healthy = all(result == "ok" for result in checks.values())
+    body = HealthBody(status="ready" if healthy else "unavailable", checks=checks)
+    return Response(200 if healthy else 503, content_types.APPLICATION_JSON, body)
+
+
+@app.get("/openapi.json", include_in_schema=False)
+def openapi_json() -> Response[str]:
+    return Response(
+        200,
+        content_types.APPLICATION_JSON,
+        app.get_openapi_json_schema(title="Notification Service", version=API_VERSION),
+    )
+
+
+# -- errors -----------------------------------------------------------------------------------------
+@on_error(RequestUnsupportedContentType)
+def unsupported_content_type(_exc: RequestUnsupportedContentType) -> Response[Any]:
+    return _error(
+        415,
+        "unsupported_media_type",
+        "send the body as JSON with Content-Type: application/json",
+        [FieldError(field="header.Content-Type", reason="must be application/json")],
+    )
+
+
+@on_error(RequestValidationError)
+def invalid_request(exc: RequestValidationError) -> Response[Any]:
+    body = validation_error(field_errors(exc.errors()))
+    return Response(422, content_types.APPLICATION_JSON, body.model_dump_json())
+
+
+@on_error(NotificationNotFound)
+def not_found(exc: NotificationNotFound) -> Response[Any]:
+    return _error(404, "not_found", str(exc))
+
+
+@on_error(IdempotencyKeyReused)
+def key_reused(exc: IdempotencyKeyReused) -> Response[Any]:
+    return _error(
+        422, "idempotency_key_reused", str(exc), [FieldError(field="header.Idempotency-Key", reason=str(exc))]
+    )
+
+
+@on_error(IdempotencyKeyInFlight)
+def key_in_flight(exc: IdempotencyKeyInFlight) -> Response[Any]:
+    return _error(
+        409,
+        "idempotency_key_in_flight",
+        str(exc),
+        headers={"Retry-After": str(IN_FLIGHT_RETRY_AFTER_SECONDS)},
+    )
+
+
+@on_error(DependencyUnavailable)
+def unavailable(exc: DependencyUnavailable) -> Response[Any]:
+    logger.warning("dependency unavailable", extra={"dependency": exc.dependency, "detail": exc.detail})
+    return _error(
+        503,
+        "service_unavailable",
+        f"{exc.dependency} is unavailable; try again shortly",
+        headers={"Retry-After": str(exc.retry_after_seconds)},
+    )
+
+
+@app.not_found
+def unknown_route(_exc: Exception) -> Response[Any]:
+    return _error(404, "not_found", f"no route for {app.current_event.http_method} {app.current_event.path}")
+
+
+@on_error(Exception)
+def unexpected(exc: Exception) -> Response[Any]:
+    logger.exception("unhandled error")
+    return _error(500, "internal_error", "unexpected error; the correlation id identifies it in the logs")
+
+
+# -- entry point ------------------------------------------------------------------------------------
+def _body_size(event: dict[str, Any]) -> int:
+    body = event.get("body") or ""
+    size = len(body.encode()) if isinstance(body, str) else len(body)
+    return size * 3 // 4 if event.get("isBase64Encoded") else size
+
+
+def _payload_too_large(limit: int) -> dict[str, Any]:
+    """Answered before routing: validation would otherwise parse the oversize body first."""
+    body = ErrorBody(
+        error="payload_too_large",
+        message=f"the body must be at most {limit} bytes",
+        details=[FieldError(field="body", reason=f"larger than {limit} bytes")],
+    )
+    return {
+        "statusCode": 413,
+        "body": body.model_dump_json(),
+        "isBase64Encoded": False,
+        "multiValueHeaders": {"Content-Type": [content_types.APPLICATION_JSON]},
+    }
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    correlation_id = correlation_id_from(event.get("headers"))
+    logger.set_correlation_id(correlation_id)
+    cast(Any, app).append_context(correlation_id=correlation_id)
+    deps = dependencies.get()
+    deps.idempotency.register_lambda_context(context)
+    if _body_size(event) > deps.settings.max_body_bytes:
+        result = _payload_too_large(deps.settings.max_body_bytes)
+    else:
+        result = app.resolve(event, context)
+    headers = result.get("multiValueHeaders") or {}
+    headers[CORRELATION_HEADER] = [correlation_id]
+    result["multiValueHeaders"] = headers
+    return result

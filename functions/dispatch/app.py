@@ -1,0 +1,70 @@
+"""DispatchFunction: runs delivery rounds for a batch of SQS messages, concurrently, and reports
+the messages that should come back (partial batch response). A bad record never fails the others."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.utilities.batch import (
+    AsyncBatchProcessor,
+    EventType,
+    async_process_partial_response,
+)
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from notification_service.bootstrap import build_dispatch
+from notification_service.lazy import Lazy
+from notification_service.ports import DeliveryMessage
+from notification_service.service.dispatch import DispatchService
+
+logger = Logger()
+tracer = Tracer()
+processor = AsyncBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+dispatcher: Lazy[DispatchService] = Lazy(build_dispatch)
+
+
+class PoisonMessage(ValueError):
+    """A message body that is not a delivery message: it goes back and, after maxReceiveCount, to the DLQ."""
+
+
+def parse_message(record: SQSRecord) -> DeliveryMessage:
+    try:
+        body = json.loads(record.body)
+        return DeliveryMessage(
+            notification_id=str(body["notification_id"]),
+            round=int(body["round"]),
+            correlation_id=str(body.get("correlation_id") or record.message_id),
+        )
+    except (ValueError, KeyError, TypeError) as exc:
+        raise PoisonMessage(
+            f"message {record.message_id} is not a delivery message: {type(exc).__name__}"
+        ) from exc
+
+
+async def record_handler(record: SQSRecord) -> str:
+    message = parse_message(record)
+    logger.thread_safe_append_keys(
+        notification_id=message.notification_id, correlation_id=message.correlation_id, round=message.round
+    )
+    tracer.put_annotation("notification_id", message.notification_id)
+    try:
+        outcome = await dispatcher.get().dispatch(message)
+    except Exception:
+        logger.exception(
+            "delivery round failed; the message will come back",
+            extra={"receive_count": record.attributes.approximate_receive_count},
+        )
+        raise
+    return outcome.value
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    dispatcher.get()  # cold start: settings and clients before the batch runs
+    return async_process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )

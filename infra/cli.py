@@ -1,0 +1,143 @@
+"""`notifyctl`: the project's command line. `local` runs the whole stack; `invoke` runs one handler
+on an event (the no-Docker twin of `sam local invoke`); `emulator` runs just the AWS API emulator."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+
+from dotenv import load_dotenv
+
+from infra.emulator import start_emulator
+from infra.local_stack import LocalStack, LocalStackConfig
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="notifyctl", description=__doc__)
+    parser.add_argument("--env-file", default=".env", help="read variables from this file (default .env)")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    local = commands.add_parser(
+        "local", help="run the whole service locally (API, dispatch, emulator, Redis)"
+    )
+    local.add_argument("--host", default=os.environ.get("API_HOST", "127.0.0.1"))
+    local.add_argument("--port", type=int, default=int(os.environ.get("API_PORT", "8000")))
+    local.add_argument(
+        "--emulator-port",
+        type=int,
+        default=int(os.environ.get("EMULATOR_PORT", "4566")),
+        help="port of the embedded moto server (0: any free port)",
+    )
+    local.add_argument("--stack-name", default="notification-service-local")
+    local.add_argument("--api-instances", type=int, default=4, help="concurrent ApiFunction instances")
+    local.add_argument("--pollers", type=int, default=2, help="concurrent DispatchFunction pollers")
+
+    invoke = commands.add_parser("invoke", help="run one function's handler on an event, in this process")
+    invoke.add_argument("function", help="logical id in template.yaml, e.g. ApiFunction or DispatchFunction")
+    invoke.add_argument("--event", "-e", required=True, help="JSON event file (see events/), or - for stdin")
+    invoke.add_argument("--stack-name", default="notification-service-local")
+
+    emulator = commands.add_parser("emulator", help="run only the AWS API emulator (moto), in the foreground")
+    emulator.add_argument("--host", default="127.0.0.1")
+    emulator.add_argument("--port", type=int, default=4566)
+
+    args = parser.parse_args(argv)
+    if Path(args.env_file).is_file():
+        load_dotenv(args.env_file, override=False)
+    if args.command == "local":
+        return run_local(
+            LocalStackConfig(
+                host=args.host,
+                port=args.port,
+                emulator_port=args.emulator_port,
+                stack_name=args.stack_name,
+                api_instances=args.api_instances,
+                dispatch_pollers=args.pollers,
+            )
+        )
+    if args.command == "invoke":
+        return run_invoke(args.function, args.event, args.stack_name)
+    return run_emulator(args.host, args.port)
+
+
+def _wait_for_signal() -> None:
+    stop = threading.Event()
+
+    def _handle(signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, _handle)
+    signal.signal(signal.SIGTERM, _handle)
+    stop.wait()
+
+
+def run_local(config: LocalStackConfig) -> int:
+    try:
+        stack = LocalStack(config).start()
+    except Exception as exc:
+        print(f"notifyctl local: {exc}", file=sys.stderr)
+        return 1
+    assert stack.emulator is not None and stack.redis is not None and stack.stack is not None
+    lines = [
+        "Notification service running locally (Ctrl-C stops it)",
+        f"  API        {stack.api_url}/api/v1/notifications",
+        f"  docs       {stack.api_url}/docs   (OpenAPI: {stack.api_url}/openapi.json)",
+        f"  emulator   {stack.emulator.endpoint_url}   "
+        f"({'embedded moto' if stack.emulator.embedded else 'external'}; stack {stack.stack.name})",
+        f"  table      {stack.environment.get('TABLE_NAME')}",
+        f"  queue      {stack.environment.get('QUEUE_URL')}",
+        f"  redis      {stack.redis.url}{' (started here)' if stack.redis.process else ''}",
+    ]
+    failing = stack.environment.get("MOCK_FAIL_CHANNELS")
+    if failing:
+        lines.append(f"  mock channels failing on purpose: {failing}")
+    print("\n".join(lines), flush=True)
+    try:
+        _wait_for_signal()
+    finally:
+        print("stopping...", flush=True)
+        stack.stop()
+    return 0
+
+
+def run_invoke(function: str, event_path: str, stack_name: str) -> int:
+    text = sys.stdin.read() if event_path == "-" else Path(event_path).read_text()
+    event = json.loads(text)
+    stack = LocalStack(LocalStackConfig(serve=False, stack_name=stack_name, emulator_port=0))
+    try:
+        stack.start()
+        with contextlib.redirect_stdout(
+            sys.stderr
+        ):  # like `sam local invoke`: logs on stderr, result on stdout
+            result = stack.instance(function).invoke(event)
+    except Exception as exc:
+        print(json.dumps({"errorType": type(exc).__name__, "errorMessage": str(exc)}), file=sys.stderr)
+        return 1
+    finally:
+        stack.stop()
+    print(json.dumps(result, indent=2, default=str))
+    return 0
+
+
+def run_emulator(host: str, port: int) -> int:
+    emulator = start_emulator(None, host=host, port=port)
+    print(
+        f"moto emulator on {emulator.endpoint_url} (Ctrl-C stops it); point AWS_ENDPOINT_URL at it",
+        flush=True,
+    )
+    try:
+        _wait_for_signal()
+    finally:
+        emulator.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Notification delivery service: the shared package every Lambda function imports (the layer)."""

@@ -1,0 +1,293 @@
+"""NotificationRepository on DynamoDB: one item per notification, attempts inside it, every status
+change a conditional write so a stale or duplicate message never moves a record backwards."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, cast
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import BotoCoreError, ClientError
+
+from notification_service.clock import isoformat, parse_iso
+from notification_service.domain.model import (
+    Attempt,
+    Channel,
+    FailureKind,
+    Notification,
+    Outcome,
+    Status,
+)
+from notification_service.domain.recipient import Recipient
+from notification_service.errors import DependencyUnavailable, NotificationNotFound
+from notification_service.ports import ClaimRejected, LeaseLost, RoundResult
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+ITEM_TYPE = "notification"
+
+
+def _key(notification_id: str) -> dict[str, Any]:
+    return {"pk": {"S": f"NOTIFICATION#{notification_id}"}, "sk": {"S": "NOTIFICATION"}}
+
+
+def _av(value: Any) -> Any:
+    return _serializer.serialize(_decimals(value))
+
+
+def _decimals(value: Any) -> Any:
+    """DynamoDB numbers are Decimals; JSON metadata may carry floats."""
+    if isinstance(value, float):
+        return Decimal(str(value))
+    if isinstance(value, list):
+        return [_decimals(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _decimals(v) for k, v in value.items()}
+    return value
+
+
+class DynamoDbNotificationRepository:
+    def __init__(self, client: DynamoDBClient, table_name: str, retention: timedelta) -> None:
+        self._client = client
+        self._table = table_name
+        self._retention = retention
+
+    # -- writes ---------------------------------------------------------------------------------
+    def add(self, notification: Notification) -> None:
+        item = to_item(notification)
+        item["expires_at"] = int((notification.created_at + self._retention).timestamp())
+        self._call(
+            self._client.put_item,
+            TableName=self._table,
+            Item={k: _av(v) for k, v in item.items()},
+            ConditionExpression="attribute_not_exists(pk)",
+        )
+
+    def claim_round(
+        self, notification_id: str, round_no: int, owner: str, now: datetime, lease_until: datetime
+    ) -> Notification:
+        try:
+            answer = self._client.update_item(
+                TableName=self._table,
+                Key=_key(notification_id),
+                UpdateExpression=(
+                    "SET #status = :processing, #round = :round, lease_owner = :owner, "
+                    "lease_until = :lease_until, updated_at = :now REMOVE next_attempt_at"
+                ),
+                ConditionExpression=(
+                    "attribute_exists(pk) AND ("
+                    "(#status IN (:pending, :retrying) AND #round = :previous) OR "
+                    "(#status = :processing AND #round = :round AND lease_until < :now_ms))"
+                ),
+                ExpressionAttributeNames={"#status": "status", "#round": "round"},
+                ExpressionAttributeValues={
+                    ":processing": _av(Status.PROCESSING.value),
+                    ":pending": _av(Status.PENDING.value),
+                    ":retrying": _av(Status.RETRYING.value),
+                    ":round": _av(round_no),
+                    ":previous": _av(round_no - 1),
+                    ":owner": _av(owner),
+                    ":lease_until": _av(_ms(lease_until)),
+                    ":now_ms": _av(_ms(now)),
+                    ":now": _av(isoformat(now)),
+                },
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            if _code(exc) == "ConditionalCheckFailedException":
+                old: dict[str, Any] | None = cast(dict[str, Any], exc.response).get("Item")
+                if not old:
+                    raise NotificationNotFound(notification_id) from None
+                raise ClaimRejected(from_item(_plain(old))) from None
+            raise _unavailable(exc) from exc
+        except BotoCoreError as exc:
+            raise _unavailable(exc) from exc
+        return from_item(_plain(answer["Attributes"]))
+
+    def complete_round(
+        self, notification_id: str, round_no: int, owner: str, result: RoundResult, now: datetime
+    ) -> Notification:
+        names = {"#status": "status", "#round": "round"}
+        values: dict[str, Any] = {
+            ":status": _av(result.status.value),
+            ":attempts": _av([attempt_to_map(a) for a in result.attempts]),
+            ":now": _av(isoformat(now)),
+            ":processing": _av(Status.PROCESSING.value),
+            ":round": _av(round_no),
+            ":owner": _av(owner),
+        }
+        sets = ["#status = :status", "attempts = list_append(attempts, :attempts)", "updated_at = :now"]
+        if result.channel_used is not None:
+            sets.append("channel_used = :channel_used")
+            values[":channel_used"] = _av(result.channel_used.value)
+        if result.provider_message_id is not None:
+            sets.append("provider_message_id = :pmid")
+            values[":pmid"] = _av(result.provider_message_id)
+        if result.next_attempt_at is not None:
+            sets.append("next_attempt_at = :next")
+            values[":next"] = _av(isoformat(result.next_attempt_at))
+        try:
+            answer = self._client.update_item(
+                TableName=self._table,
+                Key=_key(notification_id),
+                UpdateExpression="SET " + ", ".join(sets) + " REMOVE lease_owner, lease_until",
+                ConditionExpression="#status = :processing AND #round = :round AND lease_owner = :owner",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as exc:
+            if _code(exc) == "ConditionalCheckFailedException":
+                raise LeaseLost(
+                    f"{notification_id} round {round_no}: lease no longer held by {owner}"
+                ) from None
+            raise _unavailable(exc) from exc
+        except BotoCoreError as exc:
+            raise _unavailable(exc) from exc
+        return from_item(_plain(answer["Attributes"]))
+
+    # -- reads ----------------------------------------------------------------------------------
+    def get(self, notification_id: str) -> Notification:
+        answer = self._call(
+            self._client.get_item, TableName=self._table, Key=_key(notification_id), ConsistentRead=True
+        )
+        item = answer.get("Item")
+        if not item:
+            raise NotificationNotFound(notification_id)
+        return from_item(_plain(item))
+
+    def check(self) -> None:
+        self._call(self._client.describe_table, TableName=self._table)
+
+    def _call(self, operation: Any, **kwargs: Any) -> Any:
+        try:
+            return operation(**kwargs)
+        except (ClientError, BotoCoreError) as exc:
+            raise _unavailable(exc) from exc
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _unavailable(exc: Exception) -> DependencyUnavailable:
+    if isinstance(exc, ClientError):
+        return DependencyUnavailable("dynamodb", _code(exc) or "error")
+    return DependencyUnavailable("dynamodb", type(exc).__name__)
+
+
+def _ms(value: datetime) -> int:
+    return int(value.timestamp() * 1000)
+
+
+def _plain(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: _undecimal(_deserializer.deserialize(v)) for k, v in item.items()}
+
+
+def _undecimal(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, list):
+        return [_undecimal(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _undecimal(v) for k, v in value.items()}
+    return value
+
+
+# -- mapping between the domain and items ---------------------------------------------------------
+def attempt_to_map(attempt: Attempt) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "round": attempt.round,
+        "channel": attempt.channel.value,
+        "outcome": attempt.outcome.value,
+        "started_at": isoformat(attempt.started_at),
+        "finished_at": isoformat(attempt.finished_at),
+    }
+    if attempt.error is not None:
+        out["error"] = attempt.error
+    if attempt.failure_kind is not None:
+        out["failure_kind"] = attempt.failure_kind.value
+    if attempt.provider_message_id is not None:
+        out["provider_message_id"] = attempt.provider_message_id
+    return out
+
+
+def attempt_from_map(data: dict[str, Any]) -> Attempt:
+    return Attempt(
+        round=int(data["round"]),
+        channel=Channel(data["channel"]),
+        outcome=Outcome(data["outcome"]),
+        started_at=parse_iso(data["started_at"]),
+        finished_at=parse_iso(data["finished_at"]),
+        error=data.get("error"),
+        failure_kind=FailureKind(data["failure_kind"]) if data.get("failure_kind") else None,
+        provider_message_id=data.get("provider_message_id"),
+    )
+
+
+def to_item(n: Notification) -> dict[str, Any]:
+    recipient = {
+        k: v
+        for k, v in {
+            "email": n.recipient.email,
+            "phone": n.recipient.phone,
+            "telegram_chat_id": n.recipient.telegram_chat_id,
+        }.items()
+        if v is not None
+    }
+    item: dict[str, Any] = {
+        "pk": f"NOTIFICATION#{n.id}",
+        "sk": "NOTIFICATION",
+        "type": ITEM_TYPE,
+        "id": n.id,
+        "status": n.status.value,
+        "recipient": recipient,
+        "message": n.message,
+        "channels": [c.value for c in n.channels],
+        "correlation_id": n.correlation_id,
+        "round": n.round,
+        "attempts": [attempt_to_map(a) for a in n.attempts],
+        "created_at": isoformat(n.created_at),
+        "updated_at": isoformat(n.updated_at),
+    }
+    optional = {
+        "subject": n.subject,
+        "metadata": n.metadata,
+        "channel_used": n.channel_used.value if n.channel_used else None,
+        "provider_message_id": n.provider_message_id,
+        "next_attempt_at": isoformat(n.next_attempt_at) if n.next_attempt_at else None,
+    }
+    item.update({k: v for k, v in optional.items() if v is not None})
+    return item
+
+
+def from_item(item: dict[str, Any]) -> Notification:
+    lease_until = item.get("lease_until")
+    return Notification(
+        id=item["id"],
+        recipient=Recipient(**item["recipient"]),
+        message=item["message"],
+        channels=tuple(Channel(c) for c in item["channels"]),
+        correlation_id=item["correlation_id"],
+        created_at=parse_iso(item["created_at"]),
+        updated_at=parse_iso(item["updated_at"]),
+        status=Status(item["status"]),
+        subject=item.get("subject"),
+        metadata=item.get("metadata"),
+        round=int(item.get("round", 0)),
+        attempts=tuple(attempt_from_map(a) for a in item.get("attempts", [])),
+        channel_used=Channel(item["channel_used"]) if item.get("channel_used") else None,
+        provider_message_id=item.get("provider_message_id"),
+        next_attempt_at=parse_iso(item["next_attempt_at"]) if item.get("next_attempt_at") else None,
+        lease_owner=item.get("lease_owner"),
+        lease_until=(
+            datetime.fromtimestamp(lease_until / 1000, tz=parse_iso(item["created_at"]).tzinfo)
+            if lease_until is not None
+            else None
+        ),
+    )

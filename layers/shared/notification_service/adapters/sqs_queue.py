@@ -1,0 +1,57 @@
+"""DeliveryQueue on SQS: one message per round to run, delayed by DelaySeconds for backoff."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from notification_service.errors import DependencyUnavailable
+from notification_service.ports import DeliveryMessage
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+
+CORRELATION_ATTRIBUTE = "correlation_id"
+
+
+def encode(message: DeliveryMessage) -> str:
+    return json.dumps(
+        {
+            "notification_id": message.notification_id,
+            "round": message.round,
+            "correlation_id": message.correlation_id,
+        },
+        separators=(",", ":"),
+    )
+
+
+class SqsDeliveryQueue:
+    def __init__(self, client: SQSClient, queue_url: str) -> None:
+        self._client = client
+        self._url = queue_url
+
+    def enqueue(self, message: DeliveryMessage, delay_seconds: int = 0) -> None:
+        self._call(
+            self._client.send_message,
+            QueueUrl=self._url,
+            MessageBody=encode(message),
+            DelaySeconds=max(0, min(delay_seconds, 900)),
+            MessageAttributes={
+                CORRELATION_ATTRIBUTE: {"DataType": "String", "StringValue": message.correlation_id}
+            },
+        )
+
+    def check(self) -> None:
+        self._call(self._client.get_queue_attributes, QueueUrl=self._url, AttributeNames=["QueueArn"])
+
+    def _call(self, operation: Any, **kwargs: Any) -> Any:
+        try:
+            return operation(**kwargs)
+        except ClientError as exc:
+            raise DependencyUnavailable(
+                "sqs", str(exc.response.get("Error", {}).get("Code", "error"))
+            ) from exc
+        except BotoCoreError as exc:
+            raise DependencyUnavailable("sqs", type(exc).__name__) from exc

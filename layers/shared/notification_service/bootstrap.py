@@ -1,0 +1,88 @@
+"""The one place where adapters are built from settings and wired into the use cases.
+
+Handlers call `build_api()` / `build_dispatch()` once per cold start. Tests pass their own pieces
+by keyword (fakes in unit tests, real adapters against the emulator in integration tests).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from notification_service.adapters.aws import dynamodb_client, sqs_client
+from notification_service.adapters.dynamodb_repository import DynamoDbNotificationRepository
+from notification_service.adapters.redis_idempotency import RedisIdempotency, redis_client
+from notification_service.adapters.sqs_queue import SqsDeliveryQueue
+from notification_service.clock import utc_now
+from notification_service.domain.model import Channel
+from notification_service.ports import DeliveryQueue, HealthCheck, NotificationRepository, Provider
+from notification_service.providers.registry import build_providers
+from notification_service.service.dispatch import DispatchService
+from notification_service.service.notifications import NotificationService
+from notification_service.settings import Settings, load_settings
+
+
+@dataclass(frozen=True)
+class ApiDependencies:
+    settings: Settings
+    notifications: NotificationService
+    idempotency: RedisIdempotency
+    health_checks: Mapping[str, HealthCheck]
+
+
+def _repository(settings: Settings) -> DynamoDbNotificationRepository:
+    return DynamoDbNotificationRepository(
+        dynamodb_client(settings.aws_endpoint_url),
+        settings.table_name,
+        timedelta(days=settings.retention_days),
+    )
+
+
+def _queue(settings: Settings) -> SqsDeliveryQueue:
+    return SqsDeliveryQueue(sqs_client(settings.aws_endpoint_url), settings.queue_url)
+
+
+def build_api(
+    settings: Settings | None = None,
+    *,
+    repository: NotificationRepository | None = None,
+    queue: DeliveryQueue | None = None,
+    idempotency: RedisIdempotency | None = None,
+    now: Callable[[], datetime] = utc_now,
+) -> ApiDependencies:
+    settings = settings or load_settings()
+    repository = repository or _repository(settings)
+    queue = queue or _queue(settings)
+    idempotency = idempotency or RedisIdempotency(
+        redis_client(settings.redis_url), settings.idempotency_ttl_seconds, scope="api.accept-notification"
+    )
+    return ApiDependencies(
+        settings=settings,
+        notifications=NotificationService(repository, queue, idempotency, now),
+        idempotency=idempotency,
+        health_checks={"dynamodb": repository, "sqs": queue, "redis": idempotency},
+    )
+
+
+def build_dispatch(
+    settings: Settings | None = None,
+    *,
+    repository: NotificationRepository | None = None,
+    queue: DeliveryQueue | None = None,
+    providers: Mapping[Channel, Provider] | None = None,
+    now: Callable[[], datetime] = utc_now,
+) -> DispatchService:
+    settings = settings or load_settings()
+    worker = f"{os.environ.get('AWS_LAMBDA_LOG_STREAM_NAME', 'local')}/{uuid.uuid4().hex[:8]}"
+    return DispatchService(
+        repository=repository or _repository(settings),
+        queue=queue or _queue(settings),
+        providers=providers or build_providers(settings),
+        policy=settings.retry_policy,
+        now=now,
+        worker_id=worker,
+        lease=timedelta(seconds=settings.dispatch_lease_seconds),
+    )

@@ -1,0 +1,40 @@
+"""What a provider is asked to send and what it answers: the contract every channel keeps."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from notification_service.domain.model import Channel, FailureKind
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    notification_id: str
+    channel: Channel
+    address: str
+    body: str
+    subject: str | None
+    correlation_id: str
+
+
+@dataclass(frozen=True)
+class Delivered:
+    provider_message_id: str
+
+
+@dataclass(frozen=True)
+class DeliveryFailed:
+    kind: FailureKind
+    reason: str
+    retry_after_seconds: int | None = None
+
+    @classmethod
+    def transient(cls, reason: str, retry_after_seconds: int | None = None) -> DeliveryFailed:
+        return cls(FailureKind.TRANSIENT, reason, retry_after_seconds)
+
+    @classmethod
+    def permanent(cls, reason: str) -> DeliveryFailed:
+        return cls(FailureKind.PERMANENT, reason)
+
+
+SendOutcome = Delivered | DeliveryFailed

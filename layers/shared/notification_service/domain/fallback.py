@@ -1,0 +1,114 @@
+"""The fallback rule: one round tries the channels in order and stops at the first success.
+
+- A channel with no address for this recipient is recorded as `skipped`.
+- A channel that failed permanently in an earlier round is `skipped` (never tried again).
+- A transient or permanent failure moves on to the next channel.
+After the round, `verdict` decides: sent, another round after a delay, or failed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from notification_service.domain.delivery import Delivered, OutgoingMessage, SendOutcome
+from notification_service.domain.model import Attempt, Channel, Notification, Outcome
+from notification_service.domain.retry_policy import RetryPolicy
+
+Send = Callable[[OutgoingMessage], Awaitable[SendOutcome]]
+Now = Callable[[], datetime]
+
+
+async def run_round(notification: Notification, round_no: int, send: Send, now: Now) -> list[Attempt]:
+    """Try the channels in order; return one attempt per channel considered, in order."""
+    attempts: list[Attempt] = []
+    given_up = notification.permanently_failed_channels()
+    for channel in notification.channels:
+        started = now()
+        address = notification.recipient.address_for(channel)
+        if address is None:
+            attempts.append(_skipped(round_no, channel, started, "recipient has no address for this channel"))
+            continue
+        if channel in given_up:
+            attempts.append(_skipped(round_no, channel, started, "failed permanently in an earlier round"))
+            continue
+        outcome = await send(
+            OutgoingMessage(
+                notification_id=notification.id,
+                channel=channel,
+                address=address,
+                body=notification.message,
+                subject=notification.subject,
+                correlation_id=notification.correlation_id,
+            )
+        )
+        finished = now()
+        if isinstance(outcome, Delivered):
+            attempts.append(
+                Attempt(
+                    round_no,
+                    channel,
+                    Outcome.SENT,
+                    started,
+                    finished,
+                    provider_message_id=outcome.provider_message_id,
+                )
+            )
+            return attempts
+        attempts.append(
+            Attempt(
+                round_no,
+                channel,
+                Outcome.FAILED,
+                started,
+                finished,
+                error=outcome.reason,
+                failure_kind=outcome.kind,
+            )
+        )
+    return attempts
+
+
+def _skipped(round_no: int, channel: Channel, at: datetime, why: str) -> Attempt:
+    return Attempt(round_no, channel, Outcome.SKIPPED, at, at, error=why)
+
+
+@dataclass(frozen=True)
+class SentVerdict:
+    channel: Channel
+    provider_message_id: str | None
+
+
+@dataclass(frozen=True)
+class RetryVerdict:
+    delay_seconds: int
+
+
+@dataclass(frozen=True)
+class FailedVerdict:
+    reason: str
+
+
+RoundVerdict = SentVerdict | RetryVerdict | FailedVerdict
+
+
+def verdict(
+    notification: Notification, round_no: int, round_attempts: list[Attempt], policy: RetryPolicy
+) -> RoundVerdict:
+    """Decide what follows a round, given the notification as it was before the round."""
+    for attempt in round_attempts:
+        if attempt.outcome is Outcome.SENT:
+            return SentVerdict(attempt.channel, attempt.provider_message_id)
+    after = notification.with_changes(attempts=notification.attempts + tuple(round_attempts))
+    still_possible = [
+        c
+        for c in after.channels
+        if after.recipient.address_for(c) is not None and c not in after.permanently_failed_channels()
+    ]
+    if not still_possible:
+        return FailedVerdict("no channel can deliver to this recipient")
+    delay = policy.next_delay(round_no)
+    if delay is None:
+        return FailedVerdict(f"all channels failed in {round_no} rounds")
+    return RetryVerdict(delay)

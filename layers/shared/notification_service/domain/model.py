@@ -1,0 +1,89 @@
+"""The notification record, its attempts and its statuses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from notification_service.domain.recipient import Recipient
+
+
+class Channel(StrEnum):
+    EMAIL = "email"
+    SMS = "sms"
+    TELEGRAM = "telegram"
+
+
+DEFAULT_CHANNELS: tuple[Channel, ...] = (Channel.EMAIL, Channel.SMS, Channel.TELEGRAM)
+
+
+class Status(StrEnum):
+    PENDING = "pending"
+    PROCESSING = "processing"
+    SENT = "sent"
+    RETRYING = "retrying"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL_STATUSES
+
+
+TERMINAL_STATUSES = frozenset({Status.SENT, Status.FAILED, Status.CANCELLED})
+CLAIMABLE_STATUSES = frozenset({Status.PENDING, Status.RETRYING})
+
+
+class Outcome(StrEnum):
+    SENT = "sent"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+class FailureKind(StrEnum):
+    TRANSIENT = "transient"
+    PERMANENT = "permanent"
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One try of one channel in one round."""
+
+    round: int
+    channel: Channel
+    outcome: Outcome
+    started_at: datetime
+    finished_at: datetime
+    error: str | None = None
+    failure_kind: FailureKind | None = None
+    provider_message_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Notification:
+    id: str
+    recipient: Recipient
+    message: str
+    channels: tuple[Channel, ...]
+    correlation_id: str
+    created_at: datetime
+    updated_at: datetime
+    status: Status = Status.PENDING
+    subject: str | None = None
+    metadata: dict[str, Any] | None = None
+    round: int = 0
+    attempts: tuple[Attempt, ...] = field(default_factory=tuple)
+    channel_used: Channel | None = None
+    provider_message_id: str | None = None
+    next_attempt_at: datetime | None = None
+    lease_owner: str | None = None
+    lease_until: datetime | None = None
+
+    def permanently_failed_channels(self) -> frozenset[Channel]:
+        """Channels that said "this will never work" in any earlier round: not tried again."""
+        return frozenset(a.channel for a in self.attempts if a.failure_kind is FailureKind.PERMANENT)
+
+    def with_changes(self, **changes: Any) -> Notification:
+        return replace(self, **changes)

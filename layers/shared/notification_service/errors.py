@@ -1,0 +1,31 @@
+"""Errors the service layer raises and the entrypoints translate (to HTTP answers or batch failures)."""
+
+from __future__ import annotations
+
+
+class NotificationNotFound(LookupError):
+    def __init__(self, notification_id: str) -> None:
+        super().__init__(f"notification {notification_id} not found")
+        self.notification_id = notification_id
+
+
+class DependencyUnavailable(RuntimeError):
+    """A backing service (DynamoDB, SQS, Redis) did not answer; the caller may try again later."""
+
+    def __init__(self, dependency: str, detail: str, retry_after_seconds: int = 1) -> None:
+        super().__init__(f"{dependency} unavailable: {detail}")
+        self.dependency = dependency
+        self.detail = detail
+        self.retry_after_seconds = retry_after_seconds
+
+
+class IdempotencyKeyReused(ValueError):
+    """The Idempotency-Key was used before with a different request body."""
+
+
+class IdempotencyKeyInFlight(RuntimeError):
+    """The first request with this Idempotency-Key has not finished yet."""
+
+
+class ConfigurationError(RuntimeError):
+    """A setting is missing or invalid; the message names the environment variable."""

@@ -1,0 +1,232 @@
+"""Request and response bodies of the REST API; their JSON schema is the OpenAPI document's."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+
+from notification_service.clock import isoformat
+from notification_service.domain.model import DEFAULT_CHANNELS, Attempt, Channel, Notification, Status
+from notification_service.domain.recipient import (
+    InvalidAddress,
+    Recipient,
+    validate_email,
+    validate_phone,
+    validate_telegram_chat_id,
+)
+
+MAX_SUBJECT_LENGTH = 998  # RFC 5322's line limit
+MAX_METADATA_BYTES = 4_096
+MAX_MESSAGE_LENGTH = 10_000
+
+
+class RecipientAddresses(BaseModel):
+    """Per-channel addresses; a channel without one is skipped."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    email: str | None = Field(default=None, examples=["user@example.com"])
+    phone: str | None = Field(default=None, description="E.164", examples=["+447911123456"])
+    telegram_chat_id: str | None = Field(default=None, examples=["123456789"])
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        return None if value is None else validate_email(value)
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, value: str | None) -> str | None:
+        return None if value is None else validate_phone(value)
+
+    @field_validator("telegram_chat_id", mode="before")
+    @classmethod
+    def _chat(cls, value: object) -> str | None:
+        if value is None:
+            return None
+        if not isinstance(value, str | int) or isinstance(value, bool):
+            raise InvalidAddress("must be a string or an integer")
+        return validate_telegram_chat_id(value)
+
+    @model_validator(mode="after")
+    def _at_least_one(self) -> RecipientAddresses:
+        if not (self.email or self.phone or self.telegram_chat_id):
+            raise InvalidAddress("needs at least one of email, phone, telegram_chat_id")
+        return self
+
+    def to_domain(self) -> Recipient:
+        return Recipient(self.email, self.phone, self.telegram_chat_id)
+
+
+def _recipient(value: object) -> object:
+    if isinstance(value, str):
+        parsed = Recipient.parse(value)
+        return {"email": parsed.email, "phone": parsed.phone, "telegram_chat_id": parsed.telegram_chat_id}
+    return value
+
+
+RECIPIENT_SCHEMA: dict[str, Any] = {
+    "description": (
+        "An email address, an E.164 phone number or a Telegram chat id; or an object of per-channel "
+        "addresses. A channel with no address for this recipient is recorded as a skipped attempt."
+    ),
+    "anyOf": [
+        {"type": "string", "examples": ["user@example.com"]},
+        {"$ref": "#/components/schemas/RecipientAddresses"},
+    ],
+}
+
+RecipientField = Annotated[RecipientAddresses, BeforeValidator(_recipient), WithJsonSchema(RECIPIENT_SCHEMA)]
+
+
+class NotificationRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "recipient": "user@example.com",
+                    "message": "Hello from notification service!",
+                    "channels": ["email", "sms", "telegram"],
+                }
+            ]
+        },
+    )
+
+    recipient: RecipientField
+    message: str = Field(min_length=1, max_length=MAX_MESSAGE_LENGTH)
+    channels: list[Channel] = Field(
+        default_factory=lambda: list(DEFAULT_CHANNELS),
+        min_length=1,
+        max_length=len(Channel),
+        description="Ordered fallback chain; unique. Default: email, sms, telegram.",
+    )
+    subject: str | None = Field(default=None, max_length=MAX_SUBJECT_LENGTH, description="Email subject")
+    metadata: dict[str, Any] | None = Field(
+        default=None, description=f"Echoed back; at most {MAX_METADATA_BYTES} bytes as JSON"
+    )
+
+    @field_validator("message")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be blank")
+        return value
+
+    @field_validator("channels")
+    @classmethod
+    def _unique(cls, value: list[Channel]) -> list[Channel]:
+        seen: set[Channel] = set()
+        for channel in value:
+            if channel in seen:
+                raise ValueError(f"channel {channel.value!r} is listed twice")
+            seen.add(channel)
+        return value
+
+    @field_validator("metadata")
+    @classmethod
+    def _small(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None and len(json.dumps(value, separators=(",", ":"))) > MAX_METADATA_BYTES:
+            raise ValueError(f"must be at most {MAX_METADATA_BYTES} bytes as JSON")
+        return value
+
+
+class AcceptedNotification(BaseModel):
+    id: str
+    status: Status
+    created_at: str
+
+
+class AttemptView(BaseModel):
+    round: int
+    channel: Channel
+    outcome: str
+    error: str | None = None
+    failure_kind: str | None = None
+    provider_message_id: str | None = None
+    started_at: str
+    finished_at: str
+
+    @classmethod
+    def of(cls, attempt: Attempt) -> AttemptView:
+        return cls(
+            round=attempt.round,
+            channel=attempt.channel,
+            outcome=attempt.outcome.value,
+            error=attempt.error,
+            failure_kind=attempt.failure_kind.value if attempt.failure_kind else None,
+            provider_message_id=attempt.provider_message_id,
+            started_at=isoformat(attempt.started_at),
+            finished_at=isoformat(attempt.finished_at),
+        )
+
+
+class NotificationView(BaseModel):
+    id: str
+    status: Status
+    channel_used: Channel | None
+    provider_message_id: str | None = None
+    recipient: RecipientAddresses
+    channels: list[Channel]
+    subject: str | None = None
+    metadata: dict[str, Any] | None = None
+    rounds: int = Field(description="Rounds started so far")
+    attempts: list[AttemptView]
+    correlation_id: str
+    next_attempt_at: str | None = None
+    created_at: str
+    updated_at: str
+
+    @classmethod
+    def of(cls, n: Notification) -> NotificationView:
+        return cls(
+            id=n.id,
+            status=n.status,
+            channel_used=n.channel_used,
+            provider_message_id=n.provider_message_id,
+            recipient=RecipientAddresses.model_construct(
+                email=n.recipient.email,
+                phone=n.recipient.phone,
+                telegram_chat_id=n.recipient.telegram_chat_id,
+            ),
+            channels=list(n.channels),
+            subject=n.subject,
+            metadata=n.metadata,
+            rounds=n.round,
+            attempts=[AttemptView.of(a) for a in n.attempts],
+            correlation_id=n.correlation_id,
+            next_attempt_at=_iso(n.next_attempt_at),
+            created_at=isoformat(n.created_at),
+            updated_at=isoformat(n.updated_at),
+        )
+
+
+def _iso(value: datetime | None) -> str | None:
+    return isoformat(value) if value else None
+
+
+class FieldError(BaseModel):
+    field: str = Field(description="Dotted path of the offending field, or `body` for the whole body")
+    reason: str
+
+
+class ErrorBody(BaseModel):
+    error: str = Field(description="A stable machine-readable code", examples=["validation_error"])
+    message: str
+    details: list[FieldError] = Field(default_factory=list)
+
+
+class HealthBody(BaseModel):
+    status: str
+    checks: dict[str, str] = Field(default_factory=dict)

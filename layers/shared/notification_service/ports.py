@@ -1,0 +1,98 @@
+"""The roles the service layer depends on. Adapters implement them for AWS, Redis and providers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from notification_service.domain.delivery import OutgoingMessage, SendOutcome
+from notification_service.domain.model import Attempt, Channel, Notification, Status
+
+
+@dataclass(frozen=True)
+class DeliveryMessage:
+    """What travels on the delivery queue: which round of which notification to run."""
+
+    notification_id: str
+    round: int
+    correlation_id: str
+
+
+class ClaimRejected(Exception):
+    """The conditional claim did not hold; `current` is the record as it stands."""
+
+    def __init__(self, current: Notification) -> None:
+        super().__init__(f"claim rejected: {current.id} is {current.status} at round {current.round}")
+        self.current = current
+
+
+class LeaseLost(Exception):
+    """The round's result could not be written because this worker no longer holds the lease."""
+
+
+@dataclass(frozen=True)
+class RoundResult:
+    status: Status
+    attempts: Sequence[Attempt]
+    channel_used: Channel | None = None
+    provider_message_id: str | None = None
+    next_attempt_at: datetime | None = None
+
+
+class NotificationRepository(Protocol):
+    def add(self, notification: Notification) -> None: ...
+
+    def get(self, notification_id: str) -> Notification:
+        """Raises NotificationNotFound."""
+        ...
+
+    def claim_round(
+        self, notification_id: str, round_no: int, owner: str, now: datetime, lease_until: datetime
+    ) -> Notification:
+        """Move the record to `processing` round `round_no` under a lease. Raises ClaimRejected
+        (with the current record) or NotificationNotFound."""
+        ...
+
+    def complete_round(
+        self, notification_id: str, round_no: int, owner: str, result: RoundResult, now: datetime
+    ) -> Notification:
+        """Append the round's attempts and set the new status, only while `owner` holds the lease.
+        Raises LeaseLost."""
+        ...
+
+    def check(self) -> None:
+        """Raise DependencyUnavailable when the store does not answer."""
+        ...
+
+
+class DeliveryQueue(Protocol):
+    def enqueue(self, message: DeliveryMessage, delay_seconds: int = 0) -> None: ...
+
+    def check(self) -> None: ...
+
+
+class Provider(Protocol):
+    """One channel. `send` never raises for delivery problems: it classifies them."""
+
+    channel: Channel
+
+    async def send(self, message: OutgoingMessage) -> SendOutcome: ...
+
+
+class HealthCheck(Protocol):
+    def check(self) -> None: ...
+
+
+class IdempotencyGuard(Protocol):
+    """Runs `action` at most once per key; answers later calls with the first answer."""
+
+    def run(
+        self, key: str, payload: dict[str, Any], action: Callable[[], dict[str, Any]]
+    ) -> tuple[dict[str, Any], bool]:
+        """Return (answer, replayed). Raises IdempotencyKeyReused, IdempotencyKeyInFlight,
+        DependencyUnavailable."""
+        ...
+
+    def check(self) -> None: ...

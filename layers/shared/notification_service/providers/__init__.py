@@ -1,0 +1,1 @@
+"""Channel providers: one small class per channel, all keeping the `Provider` contract in ports.py."""

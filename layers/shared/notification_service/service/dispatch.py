@@ -1,0 +1,163 @@
+"""Running one round of one notification, as a delivery message asks.
+
+claim (conditional) -> try the channels (fallback) -> write the round's result (conditional on the
+lease) -> enqueue the next round when the verdict says retry. Blocking adapter calls run in threads
+so the records of one SQS batch progress concurrently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from aws_lambda_powertools import Logger
+
+from notification_service.domain.claim import LostClaim, why_claim_lost
+from notification_service.domain.delivery import DeliveryFailed, OutgoingMessage, SendOutcome
+from notification_service.domain.fallback import FailedVerdict, RetryVerdict, SentVerdict, run_round, verdict
+from notification_service.domain.model import Channel, Status
+from notification_service.domain.retry_policy import RetryPolicy
+from notification_service.ports import (
+    ClaimRejected,
+    DeliveryMessage,
+    DeliveryQueue,
+    LeaseLost,
+    NotificationRepository,
+    Provider,
+    RoundResult,
+)
+
+logger = Logger(child=True)
+
+
+class DispatchOutcome(StrEnum):
+    SENT = "sent"
+    RETRYING = "retrying"
+    FAILED = "failed"
+    DROPPED = "dropped"  # duplicate, stale or already finished: nothing to do
+    REQUEUED_NEXT_ROUND = "requeued_next_round"
+
+
+class RoundInProgressElsewhere(Exception):
+    """Another worker holds a live lease on this round; the message should come back later."""
+
+
+class DispatchService:
+    def __init__(
+        self,
+        repository: NotificationRepository,
+        queue: DeliveryQueue,
+        providers: Mapping[Channel, Provider],
+        policy: RetryPolicy,
+        now: Callable[[], datetime],
+        worker_id: str,
+        lease: timedelta,
+    ) -> None:
+        self._repository = repository
+        self._queue = queue
+        self._providers = providers
+        self._policy = policy
+        self._now = now
+        self._worker_id = worker_id
+        self._lease = lease
+
+    async def dispatch(self, message: DeliveryMessage) -> DispatchOutcome:
+        now = self._now()
+        try:
+            notification = await asyncio.to_thread(
+                self._repository.claim_round,
+                message.notification_id,
+                message.round,
+                self._worker_id,
+                now,
+                now + self._lease,
+            )
+        except ClaimRejected as rejected:
+            return await self._claim_lost(message, rejected)
+
+        attempts = await run_round(notification, message.round, self._send, self._now)
+        decision = verdict(notification, message.round, attempts, self._policy)
+        finished = self._now()
+        match decision:
+            case SentVerdict(channel=channel, provider_message_id=provider_id):
+                result = RoundResult(Status.SENT, attempts, channel, provider_id)
+                outcome = DispatchOutcome.SENT
+            case RetryVerdict(delay_seconds=delay):
+                result = RoundResult(
+                    Status.RETRYING, attempts, next_attempt_at=finished + timedelta(seconds=delay)
+                )
+                outcome = DispatchOutcome.RETRYING
+            case FailedVerdict():
+                result = RoundResult(Status.FAILED, attempts)
+                outcome = DispatchOutcome.FAILED
+        try:
+            await asyncio.to_thread(
+                self._repository.complete_round,
+                message.notification_id,
+                message.round,
+                self._worker_id,
+                result,
+                finished,
+            )
+        except LeaseLost:
+            logger.error(
+                "round finished after its lease was taken over; result not written",
+                extra={"round": message.round, "outcome": outcome.value},
+            )
+            return DispatchOutcome.DROPPED
+        if isinstance(decision, RetryVerdict):
+            await self._enqueue_next(message, decision.delay_seconds)
+        logger.info(
+            "round finished",
+            extra={
+                "round": message.round,
+                "outcome": outcome.value,
+                "channel": result.channel_used.value if result.channel_used else None,
+                "reason": decision.reason if isinstance(decision, FailedVerdict) else None,
+            },
+        )
+        return outcome
+
+    async def _send(self, message: OutgoingMessage) -> SendOutcome:
+        provider = self._providers.get(message.channel)
+        if provider is None:
+            return DeliveryFailed.permanent(f"no provider configured for {message.channel.value}")
+        try:
+            return await provider.send(message)
+        except Exception as exc:  # a provider bug must not lose the round: count it as transient
+            logger.exception(
+                "provider raised instead of classifying its failure", extra={"channel": message.channel.value}
+            )
+            return DeliveryFailed.transient(f"{message.channel.value} provider error: {type(exc).__name__}")
+
+    async def _claim_lost(self, message: DeliveryMessage, rejected: ClaimRejected) -> DispatchOutcome:
+        current = rejected.current
+        reason = why_claim_lost(current, message.round, self._now())
+        logger.info(
+            "delivery message did not claim its round",
+            extra={
+                "round": message.round,
+                "reason": reason.value,
+                "status": current.status.value,
+                "record_round": current.round,
+            },
+        )
+        if reason is LostClaim.IN_PROGRESS:
+            raise RoundInProgressElsewhere(f"round {message.round} of {current.id} is being worked on")
+        if reason is LostClaim.NEXT_ROUND_DUE:
+            # The round ended `retrying` but this message came back: the enqueue of the next round
+            # may have failed after the write. Enqueue it (again); a duplicate loses its claim.
+            due = current.next_attempt_at or self._now()
+            remaining = max(0, int((due - self._now()).total_seconds()))
+            await self._enqueue_next(message, remaining)
+            return DispatchOutcome.REQUEUED_NEXT_ROUND
+        return DispatchOutcome.DROPPED
+
+    async def _enqueue_next(self, message: DeliveryMessage, delay_seconds: int) -> None:
+        await asyncio.to_thread(
+            self._queue.enqueue,
+            DeliveryMessage(message.notification_id, message.round + 1, message.correlation_id),
+            delay_seconds,
+        )
