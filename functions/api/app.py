@@ -22,6 +22,7 @@ from notification_service.errors import (
     DependencyUnavailable,
     IdempotencyKeyInFlight,
     IdempotencyKeyReused,
+    InvalidIdempotencyKey,
     NotificationNotFound,
 )
 from notification_service.http.errors import field_errors, validation_error
@@ -42,7 +43,6 @@ try:
 except PackageNotFoundError:  # deployed: the layer carries the code, not the distribution metadata
     API_VERSION = "0.1.0"
 
-MAX_IDEMPOTENCY_KEY_LENGTH = 255
 IN_FLIGHT_RETRY_AFTER_SECONDS = 1
 
 logger = Logger()
@@ -118,18 +118,6 @@ def create_notification(
         ),
     ] = None,
 ) -> Response[AcceptedNotification]:
-    if idempotency_key is not None and not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY_LENGTH:
-        return _error(
-            400,
-            "invalid_idempotency_key",
-            f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} characters",
-            [
-                FieldError(
-                    field="header.Idempotency-Key",
-                    reason=f"must be 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} characters",
-                )
-            ],
-        )
     receipt = dependencies.get().notifications.accept(
         NewNotification(
             recipient=request.recipient.to_domain(),
@@ -223,6 +211,16 @@ def invalid_request(exc: RequestValidationError) -> Response[Any]:
 @on_error(NotificationNotFound)
 def not_found(exc: NotificationNotFound) -> Response[Any]:
     return _error(404, "not_found", str(exc))
+
+
+@on_error(InvalidIdempotencyKey)
+def invalid_key(exc: InvalidIdempotencyKey) -> Response[Any]:
+    return _error(
+        400,
+        "invalid_idempotency_key",
+        str(exc),
+        [FieldError(field="header.Idempotency-Key", reason=str(exc))],
+    )
 
 
 @on_error(IdempotencyKeyReused)

@@ -18,7 +18,13 @@ from notification_service.adapters.redis_idempotency import RedisIdempotency, re
 from notification_service.adapters.sqs_queue import SqsDeliveryQueue
 from notification_service.clock import utc_now
 from notification_service.domain.model import Channel
-from notification_service.ports import DeliveryQueue, HealthCheck, NotificationRepository, Provider
+from notification_service.ports import (
+    DeliveryQueue,
+    HealthCheck,
+    IdempotencyGuard,
+    NotificationRepository,
+    Provider,
+)
 from notification_service.providers.registry import build_providers
 from notification_service.service.dispatch import DispatchService
 from notification_service.service.notifications import NotificationService
@@ -29,7 +35,7 @@ from notification_service.settings import Settings, load_settings
 class ApiDependencies:
     settings: Settings
     notifications: NotificationService
-    idempotency: RedisIdempotency
+    idempotency: IdempotencyGuard
     health_checks: Mapping[str, HealthCheck]
 
 
@@ -50,7 +56,7 @@ def build_api(
     *,
     repository: NotificationRepository | None = None,
     queue: DeliveryQueue | None = None,
-    idempotency: RedisIdempotency | None = None,
+    idempotency: IdempotencyGuard | None = None,
     now: Callable[[], datetime] = utc_now,
 ) -> ApiDependencies:
     settings = settings or load_settings()

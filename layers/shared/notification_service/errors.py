@@ -19,6 +19,10 @@ class DependencyUnavailable(RuntimeError):
         self.retry_after_seconds = retry_after_seconds
 
 
+class InvalidIdempotencyKey(ValueError):
+    """The Idempotency-Key header is empty or longer than allowed."""
+
+
 class IdempotencyKeyReused(ValueError):
     """The Idempotency-Key was used before with a different request body."""
 

@@ -30,6 +30,23 @@ def redis_client(url: str) -> redis.Redis:
     return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2, health_check_interval=30)
 
 
+class ValidatingCachePersistenceLayer(CachePersistenceLayer):
+    """powertools 3.37's cache layer rewrites a completed record without the payload-validation hash,
+    so an identical retry fails validation (the bug fixed for TypeScript in powertools-lambda-typescript
+    #5705). This keeps the hash on the completed record, as the DynamoDB layer does."""
+
+    def _update_record(self, data_record: DataRecord) -> None:
+        mapping: dict[str, Any] = {
+            self.data_attr: data_record.response_data,
+            self.status_attr: data_record.status,
+            self.expiry_attr: data_record.expiry_timestamp,
+        }
+        if self.payload_validation_enabled:
+            mapping[self.validation_key_attr] = data_record.payload_hash
+        ttl = self._get_expiry_second(data_record.expiry_timestamp)
+        self.client.set(name=data_record.idempotency_key, value=self._json_serializer(mapping), ex=ttl)
+
+
 def _mark_replay(response: Any, idempotent_data: DataRecord) -> Any:
     return {**response, _REPLAYED: True}
 
@@ -43,7 +60,7 @@ class RedisIdempotency:
             expires_after_seconds=ttl_seconds,
             response_hook=_mark_replay,
         )
-        persistence = CachePersistenceLayer(client=cast(Any, client))
+        persistence = ValidatingCachePersistenceLayer(client=cast(Any, client))
 
         def _once(request: dict[str, Any], action: Callable[[], dict[str, Any]]) -> dict[str, Any]:
             return action()

@@ -11,12 +11,15 @@ from typing import Any
 from notification_service.clock import isoformat
 from notification_service.domain.model import Channel, Notification, Status
 from notification_service.domain.recipient import Recipient
+from notification_service.errors import InvalidIdempotencyKey
 from notification_service.ports import (
     DeliveryMessage,
     DeliveryQueue,
     IdempotencyGuard,
     NotificationRepository,
 )
+
+MAX_IDEMPOTENCY_KEY_LENGTH = 255
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,10 @@ class NotificationService:
         """Store the record, then enqueue round 1. With a key, the same payload is accepted only once."""
         if idempotency_key is None:
             return self._store_and_enqueue(new, correlation_id)
+        if not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY_LENGTH:
+            raise InvalidIdempotencyKey(
+                f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} characters"
+            )
         answer, replayed = self._idempotency.run(
             idempotency_key, payload or {}, lambda: self._store_and_enqueue(new, correlation_id).as_dict()
         )

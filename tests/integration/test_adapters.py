@@ -1,0 +1,234 @@
+"""The DynamoDB, SQS and Redis adapters against the real emulator over HTTP and a real Redis."""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+
+from infra.emulator import Emulator, free_port
+from notification_service.adapters.aws import dynamodb_client, sqs_client
+from notification_service.adapters.dynamodb_repository import DynamoDbNotificationRepository
+from notification_service.adapters.redis_idempotency import RedisIdempotency, redis_client
+from notification_service.adapters.sqs_queue import SqsDeliveryQueue
+from notification_service.domain.model import Attempt, Channel, FailureKind, Notification, Outcome, Status
+from notification_service.domain.recipient import Recipient
+from notification_service.errors import (
+    DependencyUnavailable,
+    IdempotencyKeyInFlight,
+    IdempotencyKeyReused,
+    NotificationNotFound,
+)
+from notification_service.ports import ClaimRejected, DeliveryMessage, LeaseLost, RoundResult
+from notification_service.settings import Settings
+
+T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def repository(settings: Settings) -> DynamoDbNotificationRepository:
+    return DynamoDbNotificationRepository(
+        dynamodb_client(settings.aws_endpoint_url), settings.table_name, timedelta(days=30)
+    )
+
+
+@pytest.fixture
+def queue(settings: Settings) -> SqsDeliveryQueue:
+    return SqsDeliveryQueue(sqs_client(settings.aws_endpoint_url), settings.queue_url)
+
+
+def notification(**changes: Any) -> Notification:
+    n = Notification(
+        id=str(uuid.uuid4()),
+        recipient=Recipient(email="user@example.com", phone="+447911123456", telegram_chat_id="-100123"),
+        message="Hello ✓",
+        channels=(Channel.SMS, Channel.EMAIL),
+        correlation_id="cid-1",
+        created_at=T0,
+        updated_at=T0,
+        subject="Subject",
+        metadata={"order": 1234, "ratio": 0.5, "tags": ["a", "b"], "nested": {"x": True}},
+    )
+    return n.with_changes(**changes)
+
+
+def test_a_record_round_trips(repository: DynamoDbNotificationRepository, settings: Settings) -> None:
+    stored = notification()
+    repository.add(stored)
+    assert repository.get(stored.id) == stored
+    raw = boto3.client("dynamodb", endpoint_url=settings.aws_endpoint_url).get_item(
+        TableName=settings.table_name, Key={"pk": {"S": f"NOTIFICATION#{stored.id}"}, "sk": {"S": "NOTIFICATION"}}
+    )["Item"]
+    assert int(raw["expires_at"]["N"]) == int((T0 + timedelta(days=30)).timestamp())
+
+
+def test_unknown_id_is_not_found(repository: DynamoDbNotificationRepository) -> None:
+    with pytest.raises(NotificationNotFound):
+        repository.get("missing")
+    with pytest.raises(NotificationNotFound):
+        repository.claim_round("missing", 1, "w", T0, T0 + timedelta(minutes=2))
+
+
+def test_a_round_is_claimed_once_and_completed_under_the_lease(repository: DynamoDbNotificationRepository) -> None:
+    # GIVEN a pending notification
+    n = notification()
+    repository.add(n)
+    # WHEN worker A claims round 1
+    claimed = repository.claim_round(n.id, 1, "A", T0, T0 + timedelta(seconds=120))
+    assert (claimed.status, claimed.round, claimed.lease_owner) == (Status.PROCESSING, 1, "A")
+    assert claimed.lease_until == T0 + timedelta(seconds=120)
+    # THEN worker B cannot claim it while the lease lives, and learns the current state
+    with pytest.raises(ClaimRejected) as rejected:
+        repository.claim_round(n.id, 1, "B", T0 + timedelta(seconds=5), T0 + timedelta(seconds=125))
+    assert rejected.value.current.lease_owner == "A"
+    # AND B cannot write a result for it
+    attempt = Attempt(1, Channel.SMS, Outcome.SENT, T0, T0, provider_message_id="SM1")
+    with pytest.raises(LeaseLost):
+        repository.complete_round(n.id, 1, "B", RoundResult(Status.SENT, [attempt], Channel.SMS, "SM1"), T0)
+    # WHEN A completes the round THEN the record is sent, with the attempt, and the lease is gone
+    done = repository.complete_round(n.id, 1, "A", RoundResult(Status.SENT, [attempt], Channel.SMS, "SM1"), T0)
+    assert (done.status, done.channel_used, done.provider_message_id) == (Status.SENT, Channel.SMS, "SM1")
+    assert done.attempts == (attempt,)
+    assert done.lease_owner is None
+    # AND a duplicate message can never claim it again
+    with pytest.raises(ClaimRejected):
+        repository.claim_round(n.id, 1, "C", T0 + timedelta(hours=1), T0 + timedelta(hours=2))
+
+
+def test_an_expired_lease_can_be_taken_over(repository: DynamoDbNotificationRepository) -> None:
+    n = notification()
+    repository.add(n)
+    repository.claim_round(n.id, 1, "A", T0, T0 + timedelta(seconds=120))
+    later = T0 + timedelta(seconds=121)
+    taken = repository.claim_round(n.id, 1, "B", later, later + timedelta(seconds=120))
+    assert taken.lease_owner == "B"
+
+
+def test_retrying_rounds_accumulate_attempts(repository: DynamoDbNotificationRepository) -> None:
+    n = notification()
+    repository.add(n)
+    failed = Attempt(1, Channel.SMS, Outcome.FAILED, T0, T0, error="bad number", failure_kind=FailureKind.PERMANENT)
+    repository.claim_round(n.id, 1, "A", T0, T0 + timedelta(seconds=60))
+    due = T0 + timedelta(seconds=2)
+    after = repository.complete_round(n.id, 1, "A", RoundResult(Status.RETRYING, [failed], next_attempt_at=due), T0)
+    assert (after.status, after.next_attempt_at) == (Status.RETRYING, due)
+    with pytest.raises(ClaimRejected):  # round 3 is not the next one
+        repository.claim_round(n.id, 3, "A", T0, T0)
+    second = repository.claim_round(n.id, 2, "A", due, due + timedelta(seconds=60))
+    assert second.next_attempt_at is None
+    assert second.permanently_failed_channels() == {Channel.SMS}
+
+
+def test_an_unreachable_table_is_a_dependency_error() -> None:
+    dead = DynamoDbNotificationRepository(
+        dynamodb_client(f"http://127.0.0.1:{free_port()}"), "table", timedelta(days=1)
+    )
+    with pytest.raises(DependencyUnavailable) as error:
+        dead.check()
+    assert error.value.dependency == "dynamodb"
+    with pytest.raises(DependencyUnavailable):
+        dead.claim_round("x", 1, "w", T0, T0)
+
+
+def test_a_missing_table_is_a_dependency_error(emulator: Emulator) -> None:
+    repository = DynamoDbNotificationRepository(dynamodb_client(emulator.endpoint_url), "no-table", timedelta(1))
+    with pytest.raises(DependencyUnavailable, match="ResourceNotFoundException"):
+        repository.get("x")
+
+
+def test_enqueue_sends_the_round_with_its_correlation_id(queue: SqsDeliveryQueue, settings: Settings) -> None:
+    queue.check()
+    queue.enqueue(DeliveryMessage("n-1", 2, "cid-9"))
+    sqs = boto3.client("sqs", endpoint_url=settings.aws_endpoint_url)
+    got = sqs.receive_message(QueueUrl=settings.queue_url, MessageAttributeNames=["All"], WaitTimeSeconds=1)
+    (message,) = got["Messages"]
+    assert json.loads(message["Body"]) == {"notification_id": "n-1", "round": 2, "correlation_id": "cid-9"}
+    assert message["MessageAttributes"]["correlation_id"]["StringValue"] == "cid-9"
+
+
+def test_a_delayed_round_is_not_visible_at_once(queue: SqsDeliveryQueue, settings: Settings) -> None:
+    queue.enqueue(DeliveryMessage("n-1", 2, "cid"), delay_seconds=4)
+    sqs = boto3.client("sqs", endpoint_url=settings.aws_endpoint_url)
+    attributes = sqs.get_queue_attributes(QueueUrl=settings.queue_url, AttributeNames=["All"])["Attributes"]
+    assert attributes["ApproximateNumberOfMessagesDelayed"] == "1"
+    assert attributes["ApproximateNumberOfMessages"] == "0"
+
+
+def test_an_unknown_queue_is_a_dependency_error(emulator: Emulator) -> None:
+    missing = SqsDeliveryQueue(sqs_client(emulator.endpoint_url), f"{emulator.endpoint_url}/123456789012/none")
+    with pytest.raises(DependencyUnavailable) as error:
+        missing.enqueue(DeliveryMessage("n", 1, "c"))
+    assert error.value.dependency == "sqs"
+
+
+# -- Redis idempotency --------------------------------------------------------------------------------
+@pytest.fixture
+def idempotency(redis_url: str) -> RedisIdempotency:
+    return RedisIdempotency(redis_client(redis_url), ttl_seconds=600, scope=f"test-{uuid.uuid4().hex}")
+
+
+def test_the_same_key_and_payload_runs_once_and_replays(idempotency: RedisIdempotency) -> None:
+    calls: list[int] = []
+
+    def action() -> dict[str, Any]:
+        calls.append(1)
+        return {"id": "n-1", "status": "pending"}
+
+    first = idempotency.run("key-1", {"message": "hi"}, action)
+    second = idempotency.run("key-1", {"message": "hi"}, action)
+    assert first == ({"id": "n-1", "status": "pending"}, False)
+    assert second == ({"id": "n-1", "status": "pending"}, True)
+    assert len(calls) == 1
+    idempotency.check()
+
+
+def test_the_same_key_with_another_payload_is_refused(idempotency: RedisIdempotency) -> None:
+    idempotency.run("key-2", {"message": "hi"}, lambda: {"id": "n-1"})
+    with pytest.raises(IdempotencyKeyReused):
+        idempotency.run("key-2", {"message": "other"}, lambda: {"id": "n-2"})
+
+
+def test_the_same_key_while_the_first_is_in_flight_is_refused(idempotency: RedisIdempotency) -> None:
+    # GIVEN a first request whose action is blocked until we let it go
+    started, release = threading.Event(), threading.Event()
+    results: list[tuple[dict[str, Any], bool]] = []
+
+    def slow() -> dict[str, Any]:
+        started.set()
+        assert release.wait(30)
+        return {"id": "n-1"}
+
+    first = threading.Thread(target=lambda: results.append(idempotency.run("key-3", {"m": 1}, slow)))
+    first.start()
+    assert started.wait(30)
+    # WHEN a second request with the same key arrives THEN it is told the first is in flight
+    with pytest.raises(IdempotencyKeyInFlight):
+        idempotency.run("key-3", {"m": 1}, lambda: {"id": "n-2"})
+    release.set()
+    first.join(30)
+    # AND once the first finished, the key replays its answer
+    assert results == [({"id": "n-1"}, False)]
+    assert idempotency.run("key-3", {"m": 1}, lambda: {"id": "n-3"}) == ({"id": "n-1"}, True)
+
+
+def test_a_failed_action_frees_its_key(idempotency: RedisIdempotency) -> None:
+    def failing() -> dict[str, Any]:
+        raise DependencyUnavailable("sqs", "down")
+
+    with pytest.raises(DependencyUnavailable):
+        idempotency.run("key-4", {"m": 1}, failing)
+    assert idempotency.run("key-4", {"m": 1}, lambda: {"id": "n-1"}) == ({"id": "n-1"}, False)
+
+
+def test_redis_down_is_a_dependency_error() -> None:
+    dead = RedisIdempotency(redis_client(f"redis://127.0.0.1:{free_port()}/0"), 60, scope="dead")
+    with pytest.raises(DependencyUnavailable) as error:
+        dead.run("k", {}, lambda: {})
+    assert error.value.dependency == "redis"
+    with pytest.raises(DependencyUnavailable):
+        dead.check()

@@ -1,0 +1,254 @@
+"""ApiFunction's handler on API Gateway events, with in-memory fakes behind it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from notification_service.bootstrap import ApiDependencies
+from notification_service.domain.model import Status
+from notification_service.service.notifications import NotificationService
+from notification_service.settings import Settings
+
+from infra.lambda_runtime import LocalLambdaContext
+from tests.conftest import load_event
+from tests.fakes import FakeClock, FakeIdempotency, FakeQueue, FakeRepository
+from tests.handlers import load_function_module
+
+api = load_function_module("api")
+
+
+class Fakes:
+    def __init__(self) -> None:
+        self.repository = FakeRepository()
+        self.queue = FakeQueue()
+        self.idempotency = FakeIdempotency()
+        self.clock = FakeClock()
+        self.settings = Settings(table_name="t", queue_url="q", max_body_bytes=2048)
+
+
+@pytest.fixture
+def fakes() -> Iterator[Fakes]:
+    f = Fakes()
+    api.dependencies.set(
+        ApiDependencies(
+            settings=f.settings,
+            notifications=NotificationService(f.repository, f.queue, f.idempotency, f.clock),
+            idempotency=f.idempotency,
+            health_checks={"dynamodb": f.repository, "sqs": f.queue, "redis": f.idempotency},
+        )
+    )
+    yield f
+    api.dependencies.set(None)
+
+
+def call(event: dict[str, Any], context: LocalLambdaContext) -> tuple[int, dict[str, list[str]], Any]:
+    result = api.lambda_handler(event, context)
+    body = json.loads(result["body"]) if result.get("body") else None
+    return result["statusCode"], result["multiValueHeaders"], body
+
+
+def post(body: Any, headers: dict[str, str] | None = None, raw: str | None = None) -> dict[str, Any]:
+    event = load_event("api_post_notification.json")
+    event["body"] = raw if raw is not None else json.dumps(body)
+    for name, value in (headers or {}).items():
+        event["headers"][name] = value
+        event["multiValueHeaders"][name] = [value]
+    return event
+
+
+def test_seed_post_is_accepted_stored_and_queued(fakes: Fakes, lambda_context: LocalLambdaContext) -> None:
+    # GIVEN the seed's sample request WHEN it is posted
+    status, headers, body = call(load_event("api_post_notification.json"), lambda_context)
+    # THEN 202 with id, pending status and creation time; the record is stored and round 1 queued
+    assert status == 202
+    assert body["status"] == "pending"
+    assert body["created_at"].endswith("Z")
+    stored = fakes.repository.items[body["id"]]
+    assert stored.status is Status.PENDING
+    assert stored.correlation_id == "sample-correlation-id-0001"
+    assert [(m.notification_id, m.round, d) for m, d in fakes.queue.sent] == [(body["id"], 1, 0)]
+    assert headers["X-Correlation-ID"] == ["sample-correlation-id-0001"]
+    assert headers["Location"] == [f"/api/v1/notifications/{body['id']}"]
+
+
+def test_get_answers_status_and_history(fakes: Fakes, lambda_context: LocalLambdaContext) -> None:
+    _, _, accepted = call(load_event("api_post_notification.json"), lambda_context)
+    event = load_event("api_get_notification.json")
+    event["path"] = f"/api/v1/notifications/{accepted['id']}"
+    status, _, body = call(event, lambda_context)
+    assert status == 200
+    assert body["id"] == accepted["id"]
+    assert body["status"] == "pending"
+    assert body["attempts"] == []
+    assert body["channel_used"] is None
+    assert body["recipient"]["email"] == "user@example.com"
+
+
+def test_unknown_id_is_404_json(fakes: Fakes, lambda_context: LocalLambdaContext) -> None:
+    status, headers, body = call(load_event("api_get_notification.json"), lambda_context)
+    assert status == 404
+    assert body["error"] == "not_found"
+    assert "X-Correlation-ID" in headers
+
+
+def test_unknown_route_is_404_json(fakes: Fakes, lambda_context: LocalLambdaContext) -> None:
+    event = load_event("api_get_health.json")
+    event["path"] = "/nope"
+    status, _, body = call(event, lambda_context)
+    assert (status, body["error"]) == (404, "not_found")
+
+
+def test_correlation_id_is_generated_when_absent(fakes: Fakes, lambda_context: LocalLambdaContext) -> None:
+    event = load_event("api_get_health.json")
+    status, headers, body = call(event, lambda_context)
+    assert status == 200
+    assert body == {"status": "ok", "checks": {}}
+    assert len(headers["X-Correlation-ID"][0]) == 36
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"message": "hi"}, "recipient"),
+        ({"recipient": "user@example.com"}, "message"),
+        ({"recipient": "", "message": "hi"}, "recipient"),
+        ({"recipient": "user@example.com", "message": "   "}, "message"),
+        ({"recipient": "not an address", "message": "hi"}, "recipient"),
+        ({"recipient": {"email": "nope"}, "message": "hi"}, "recipient.email"),
+        ({"recipient": {}, "message": "hi"}, "recipient"),
+        ({"recipient": "user@example.com", "message": "hi", "channels": ["pigeon"]}, "channels.0"),
+        ({"recipient": "user@example.com", "message": "hi", "channels": ["sms", "sms"]}, "channels"),
+        ({"recipient": "user@example.com", "message": "hi", "channels": []}, "channels"),
+        ({"recipient": "user@example.com", "message": 42}, "message"),
+        ({"recipient": "user@example.com", "message": "hi", "extra": 1}, "extra"),
+        ([1, 2], "body"),
+    ],
+)
+def test_bad_input_is_422_naming_the_field(
+    fakes: Fakes, lambda_context: LocalLambdaContext, body: Any, field: str
+) -> None:
+    status, _, answer = call(post(body), lambda_context)
+    assert status == 422
+    assert answer["error"] == "validation_error"
+    assert field in [d["field"] for d in answer["details"]], answer
+    assert fakes.repository.items == {}
+    assert fakes.queue.sent == []
+
+
+def test_malformed_json_is_422_on_body(fakes: Fakes, lambda_context: LocalLambdaContext) -> None:
+    status, _, answer = call(post(None, raw='{"recipient": '), lambda_context)
+    assert status == 422
+    assert answer["details"][0]["field"] == "body"
+    assert answer["details"][0]["reason"].startswith("malformed JSON")
+
+
+def test_oversize_body_is_413(fakes: Fakes, lambda_context: LocalLambdaContext) -> None:
+    status, headers, answer = call(
+        post({"recipient": "u@example.com", "message": "x" * 3000}), lambda_context
+    )
+    assert status == 413
+    assert answer["details"] == [{"field": "body", "reason": "larger than 2048 bytes"}]
+    assert "X-Correlation-ID" in headers
+
+
+def test_non_json_content_type_is_415(fakes: Fakes, lambda_context: LocalLambdaContext) -> None:
+    event = post({"recipient": "u@example.com", "message": "x"}, headers={"Content-Type": "text/csv"})
+    status, _, answer = call(event, lambda_context)
+    assert (status, answer["error"]) == (415, "unsupported_media_type")
+
+
+def test_idempotent_replay_answers_the_same_notification(
+    fakes: Fakes, lambda_context: LocalLambdaContext
+) -> None:
+    # GIVEN a request with an Idempotency-Key
+    event = load_event("api_post_notification_idempotent.json")
+    first_status, first_headers, first = call(event, lambda_context)
+    # WHEN it is sent again with the same body
+    again_status, again_headers, again = call(
+        load_event("api_post_notification_idempotent.json"), lambda_context
+    )
+    # THEN the same notification answers, marked as replayed, stored and queued once
+    assert (first_status, again_status) == (202, 202)
+    assert again == first
+    assert "Idempotency-Replayed" not in first_headers
+    assert again_headers["Idempotency-Replayed"] == ["true"]
+    assert len(fakes.repository.items) == 1
+    assert len(fakes.queue.sent) == 1
+
+
+def test_idempotency_key_with_other_body_is_422(fakes: Fakes, lambda_context: LocalLambdaContext) -> None:
+    call(load_event("api_post_notification_idempotent.json"), lambda_context)
+    event = load_event("api_post_notification_idempotent.json")
+    event["body"] = json.dumps({"recipient": "other@example.com", "message": "different"})
+    status, _, answer = call(event, lambda_context)
+    assert (status, answer["error"]) == (422, "idempotency_key_reused")
+    assert answer["details"][0]["field"] == "header.Idempotency-Key"
+
+
+def test_idempotency_key_in_flight_is_409_with_retry_after(
+    fakes: Fakes, lambda_context: LocalLambdaContext
+) -> None:
+    fakes.idempotency.in_flight.add("order-1234-shipped")
+    status, headers, answer = call(load_event("api_post_notification_idempotent.json"), lambda_context)
+    assert (status, answer["error"]) == (409, "idempotency_key_in_flight")
+    assert headers["Retry-After"] == ["1"]
+
+
+@pytest.mark.parametrize(("key", "status"), [("k" * 255, 202), ("k" * 256, 400)])
+def test_idempotency_key_length(
+    fakes: Fakes, lambda_context: LocalLambdaContext, key: str, status: int
+) -> None:
+    got, _, answer = call(
+        post({"recipient": "u@example.com", "message": "x"}, {"Idempotency-Key": key}), lambda_context
+    )
+    assert got == status, answer
+
+
+def test_dependency_outage_is_503_with_retry_after(fakes: Fakes, lambda_context: LocalLambdaContext) -> None:
+    fakes.queue.unavailable = True
+    status, headers, answer = call(load_event("api_post_notification.json"), lambda_context)
+    assert (status, answer["error"]) == (503, "service_unavailable")
+    assert "sqs" in answer["message"]
+    assert headers["Retry-After"] == ["1"]
+
+
+def test_unexpected_error_is_500_without_stack_trace(
+    fakes: Fakes, lambda_context: LocalLambdaContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def boom(_notification_id: str) -> None:
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(fakes.repository, "get", boom)
+    status, _, answer = call(load_event("api_get_notification.json"), lambda_context)
+    assert (status, answer["error"]) == (500, "internal_error")
+    assert "secret internals" not in json.dumps(answer)
+
+
+def test_ready_names_the_failed_dependency(fakes: Fakes, lambda_context: LocalLambdaContext) -> None:
+    event = load_event("api_get_health.json")
+    event["path"] = "/ready"
+    assert call(event, lambda_context)[0] == 200
+    fakes.idempotency.unavailable = True
+    status, _, body = call(event, lambda_context)
+    assert status == 503
+    assert body["checks"] == {"dynamodb": "ok", "sqs": "ok", "redis": "unavailable: fake outage"}
+
+
+def test_openapi_and_swagger_are_served_offline(fakes: Fakes, lambda_context: LocalLambdaContext) -> None:
+    event = load_event("api_get_health.json")
+    event["path"] = "/openapi.json"
+    status, _, schema = call(event, lambda_context)
+    assert status == 200
+    assert {"/api/v1/notifications", "/api/v1/notifications/{notification_id}", "/health", "/ready"} <= set(
+        schema["paths"]
+    )
+    event["path"] = "/docs"
+    result = api.lambda_handler(event, lambda_context)
+    assert result["statusCode"] == 200
+    html = result["body"]
+    assert "SwaggerUIBundle" in html
+    assert 'src="http' not in html
+    assert 'href="http' not in html
