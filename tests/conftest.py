@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from infra.lambda_runtime import LocalLambdaContext
 from infra.emulator import free_port
+from infra.lambda_runtime import LocalLambdaContext
 from infra.redis_server import answers, ensure_redis
 
 ROOT = Path(__file__).resolve().parent.parent

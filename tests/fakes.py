@@ -64,8 +64,12 @@ class FakeRepository:
         if not (fresh or expired):
             raise ClaimRejected(current)
         claimed = current.with_changes(
-            status=Status.PROCESSING, round=round_no, lease_owner=owner, lease_until=lease_until,
-            updated_at=now, next_attempt_at=None,
+            status=Status.PROCESSING,
+            round=round_no,
+            lease_owner=owner,
+            lease_until=lease_until,
+            updated_at=now,
+            next_attempt_at=None,
         )
         self.items[notification_id] = claimed
         self.writes += 1
@@ -75,7 +79,9 @@ class FakeRepository:
         self, notification_id: str, round_no: int, owner: str, result: RoundResult, now: datetime
     ) -> Notification:
         current = self.get(notification_id)
-        if not (current.status is Status.PROCESSING and current.round == round_no and current.lease_owner == owner):
+        if not (
+            current.status is Status.PROCESSING and current.round == round_no and current.lease_owner == owner
+        ):
             raise LeaseLost(notification_id)
         done = current.with_changes(
             status=result.status,
