@@ -59,7 +59,7 @@ class FakeRepository:
             current.status is Status.PROCESSING
             and current.round == round_no
             and current.lease_until is not None
-            and current.lease_until < now
+            and current.lease_until <= now
         )
         if not (fresh or expired):
             raise ClaimRejected(current)

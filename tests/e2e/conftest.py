@@ -44,10 +44,28 @@ class RunningStack:
         environ.update({"REDIS_URL": redis_url, **env})
         self._log = self.log_path.open("w")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "infra.cli", "--env-file", "/nonexistent", "local",
-             "--port", str(self.port), "--emulator-port", str(self.emulator_port),
-             "--stack-name", f"e2e-{name}", "--api-instances", "2", "--pollers", "1"],
-            cwd=ROOT, env=environ, stdout=self._log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "infra.cli",
+                "--env-file",
+                "/nonexistent",
+                "local",
+                "--port",
+                str(self.port),
+                "--emulator-port",
+                str(self.emulator_port),
+                "--stack-name",
+                f"e2e-{name}",
+                "--api-instances",
+                "2",
+                "--pollers",
+                "1",
+            ],
+            cwd=ROOT,
+            env=environ,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
         )
         self._wait_until_serving()
 
@@ -65,8 +83,14 @@ class RunningStack:
         self.stop()
         raise RuntimeError(f"the local stack did not serve in time:\n{self.log_path.read_text()[-3000:]}")
 
-    def request(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None,
-                raw: bytes | None = None) -> Answer:
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        raw: bytes | None = None,
+    ) -> Answer:
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
         all_headers = {"Content-Type": "application/json", **(headers or {})}
         req = urllib.request.Request(self.base_url + path, data=data, method=method, headers=all_headers)

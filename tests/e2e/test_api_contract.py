@@ -14,8 +14,11 @@ BODY = {"recipient": "user@example.com", "message": "Hello!"}
 
 def table_items(stack: RunningStack) -> int:
     dynamodb = boto3.client(
-        "dynamodb", endpoint_url=stack.emulator_url, region_name="us-east-1",
-        aws_access_key_id="testing", aws_secret_access_key="testing",
+        "dynamodb",
+        endpoint_url=stack.emulator_url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
     )
     table = next(t for t in dynamodb.list_tables()["TableNames"] if "NotificationsTable" in t)
     return int(dynamodb.scan(TableName=table, Select="COUNT")["Count"])
@@ -87,8 +90,12 @@ def test_an_oversize_body_is_413(stack: RunningStack) -> None:
 
 
 def test_a_form_body_is_415(stack: RunningStack) -> None:
-    answer = stack.request("POST", "/api/v1/notifications", raw=b"recipient=a", headers={
-        "Content-Type": "application/x-www-form-urlencoded"})
+    answer = stack.request(
+        "POST",
+        "/api/v1/notifications",
+        raw=b"recipient=a",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
     assert answer.status in {415, 422}
     assert answer.json()["error"] in {"unsupported_media_type", "validation_error"}
 

@@ -54,16 +54,23 @@ def test_the_correlation_id_reaches_the_dispatch_logs(stack: RunningStack) -> No
 
 
 def test_channels_follow_the_requested_order(stack: RunningStack) -> None:
-    notification_id = stack.post({"recipient": EVERY_ADDRESS, "message": "hi", "channels": ["telegram", "email"]}).json()["id"]
+    notification_id = stack.post(
+        {"recipient": EVERY_ADDRESS, "message": "hi", "channels": ["telegram", "email"]}
+    ).json()["id"]
     record = stack.wait_terminal(notification_id)
     assert (record["status"], record["channel_used"]) == ("sent", "telegram")
 
 
 def test_channels_without_an_address_are_skipped_and_it_fails_at_once(stack: RunningStack) -> None:
-    notification_id = stack.post({"recipient": "user@example.com", "message": "hi", "channels": ["sms", "telegram"]}).json()["id"]
+    notification_id = stack.post(
+        {"recipient": "user@example.com", "message": "hi", "channels": ["sms", "telegram"]}
+    ).json()["id"]
     record = stack.wait_terminal(notification_id)
     assert record["status"] == "failed"
-    assert [(a["channel"], a["outcome"]) for a in record["attempts"]] == [("sms", "skipped"), ("telegram", "skipped")]
+    assert [(a["channel"], a["outcome"]) for a in record["attempts"]] == [
+        ("sms", "skipped"),
+        ("telegram", "skipped"),
+    ]
     assert record["rounds"] == 1
 
 
@@ -78,7 +85,9 @@ def test_email_failing_falls_back_to_sms(email_failing_stack: RunningStack) -> N
     assert "MOCK_FAIL_CHANNELS" in record["attempts"][0]["error"]
 
 
-def test_all_channels_failing_ends_failed_after_three_rounds_with_backoff(all_failing_stack: RunningStack) -> None:
+def test_all_channels_failing_ends_failed_after_three_rounds_with_backoff(
+    all_failing_stack: RunningStack,
+) -> None:
     # GIVEN every channel fails (transiently)
     notification_id = all_failing_stack.post({"recipient": EVERY_ADDRESS, "message": "hi"}).json()["id"]
     # WHEN the rounds run out

@@ -7,11 +7,11 @@ from collections.abc import Iterator
 
 import boto3
 import pytest
+from notification_service.settings import Settings
 
 from infra import sam_template
 from infra.emulator import Emulator, configure_aws_environment, start_emulator
 from infra.provision import Stack, enable_time_to_live, ensure_stack, parameter_values
-from notification_service.settings import Settings
 
 
 @pytest.fixture(scope="session")
@@ -31,7 +31,9 @@ def template() -> sam_template.SamTemplate:
 def stack(emulator: Emulator, template: sam_template.SamTemplate) -> Stack:
     """A fresh stack per test (cheap on moto): its own table and queues."""
     cloudformation = boto3.client("cloudformation", endpoint_url=emulator.endpoint_url)
-    created = ensure_stack(cloudformation, template, f"it-{uuid.uuid4().hex[:10]}", parameter_values(template, {}))
+    created = ensure_stack(
+        cloudformation, template, f"it-{uuid.uuid4().hex[:10]}", parameter_values(template, {})
+    )
     enable_time_to_live(boto3.client("dynamodb", endpoint_url=emulator.endpoint_url), template, created)
     return created
 

@@ -10,8 +10,6 @@ from typing import Any
 
 import boto3
 import pytest
-
-from infra.emulator import Emulator, free_port
 from notification_service.adapters.aws import dynamodb_client, sqs_client
 from notification_service.adapters.dynamodb_repository import DynamoDbNotificationRepository
 from notification_service.adapters.redis_idempotency import RedisIdempotency, redis_client
@@ -26,6 +24,8 @@ from notification_service.errors import (
 )
 from notification_service.ports import ClaimRejected, DeliveryMessage, LeaseLost, RoundResult
 from notification_service.settings import Settings
+
+from infra.emulator import Emulator, free_port
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
@@ -62,7 +62,8 @@ def test_a_record_round_trips(repository: DynamoDbNotificationRepository, settin
     repository.add(stored)
     assert repository.get(stored.id) == stored
     raw = boto3.client("dynamodb", endpoint_url=settings.aws_endpoint_url).get_item(
-        TableName=settings.table_name, Key={"pk": {"S": f"NOTIFICATION#{stored.id}"}, "sk": {"S": "NOTIFICATION"}}
+        TableName=settings.table_name,
+        Key={"pk": {"S": f"NOTIFICATION#{stored.id}"}, "sk": {"S": "NOTIFICATION"}},
     )["Item"]
     assert int(raw["expires_at"]["N"]) == int((T0 + timedelta(days=30)).timestamp())
 
@@ -74,7 +75,9 @@ def test_unknown_id_is_not_found(repository: DynamoDbNotificationRepository) -> 
         repository.claim_round("missing", 1, "w", T0, T0 + timedelta(minutes=2))
 
 
-def test_a_round_is_claimed_once_and_completed_under_the_lease(repository: DynamoDbNotificationRepository) -> None:
+def test_a_round_is_claimed_once_and_completed_under_the_lease(
+    repository: DynamoDbNotificationRepository,
+) -> None:
     # GIVEN a pending notification
     n = notification()
     repository.add(n)
@@ -91,7 +94,9 @@ def test_a_round_is_claimed_once_and_completed_under_the_lease(repository: Dynam
     with pytest.raises(LeaseLost):
         repository.complete_round(n.id, 1, "B", RoundResult(Status.SENT, [attempt], Channel.SMS, "SM1"), T0)
     # WHEN A completes the round THEN the record is sent, with the attempt, and the lease is gone
-    done = repository.complete_round(n.id, 1, "A", RoundResult(Status.SENT, [attempt], Channel.SMS, "SM1"), T0)
+    done = repository.complete_round(
+        n.id, 1, "A", RoundResult(Status.SENT, [attempt], Channel.SMS, "SM1"), T0
+    )
     assert (done.status, done.channel_used, done.provider_message_id) == (Status.SENT, Channel.SMS, "SM1")
     assert done.attempts == (attempt,)
     assert done.lease_owner is None
@@ -112,10 +117,14 @@ def test_an_expired_lease_can_be_taken_over(repository: DynamoDbNotificationRepo
 def test_retrying_rounds_accumulate_attempts(repository: DynamoDbNotificationRepository) -> None:
     n = notification()
     repository.add(n)
-    failed = Attempt(1, Channel.SMS, Outcome.FAILED, T0, T0, error="bad number", failure_kind=FailureKind.PERMANENT)
+    failed = Attempt(
+        1, Channel.SMS, Outcome.FAILED, T0, T0, error="bad number", failure_kind=FailureKind.PERMANENT
+    )
     repository.claim_round(n.id, 1, "A", T0, T0 + timedelta(seconds=60))
     due = T0 + timedelta(seconds=2)
-    after = repository.complete_round(n.id, 1, "A", RoundResult(Status.RETRYING, [failed], next_attempt_at=due), T0)
+    after = repository.complete_round(
+        n.id, 1, "A", RoundResult(Status.RETRYING, [failed], next_attempt_at=due), T0
+    )
     assert (after.status, after.next_attempt_at) == (Status.RETRYING, due)
     with pytest.raises(ClaimRejected):  # round 3 is not the next one
         repository.claim_round(n.id, 3, "A", T0, T0)
@@ -136,7 +145,9 @@ def test_an_unreachable_table_is_a_dependency_error() -> None:
 
 
 def test_a_missing_table_is_a_dependency_error(emulator: Emulator) -> None:
-    repository = DynamoDbNotificationRepository(dynamodb_client(emulator.endpoint_url), "no-table", timedelta(1))
+    repository = DynamoDbNotificationRepository(
+        dynamodb_client(emulator.endpoint_url), "no-table", timedelta(1)
+    )
     with pytest.raises(DependencyUnavailable, match="ResourceNotFoundException"):
         repository.get("x")
 
@@ -160,7 +171,9 @@ def test_a_delayed_round_is_not_visible_at_once(queue: SqsDeliveryQueue, setting
 
 
 def test_an_unknown_queue_is_a_dependency_error(emulator: Emulator) -> None:
-    missing = SqsDeliveryQueue(sqs_client(emulator.endpoint_url), f"{emulator.endpoint_url}/123456789012/none")
+    missing = SqsDeliveryQueue(
+        sqs_client(emulator.endpoint_url), f"{emulator.endpoint_url}/123456789012/none"
+    )
     with pytest.raises(DependencyUnavailable) as error:
         missing.enqueue(DeliveryMessage("n", 1, "c"))
     assert error.value.dependency == "sqs"

@@ -25,7 +25,9 @@ SAMPLE = Path(__file__).resolve().parent / "sample_function"
 # -- SQS event source ---------------------------------------------------------------------------------
 def queue_counts(sqs: Any, url: str) -> tuple[int, int]:
     attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
-    return int(attributes["ApproximateNumberOfMessages"]), int(attributes["ApproximateNumberOfMessagesNotVisible"])
+    return int(attributes["ApproximateNumberOfMessages"]), int(
+        attributes["ApproximateNumberOfMessagesNotVisible"]
+    )
 
 
 @pytest.fixture
@@ -36,12 +38,17 @@ def source_parts(emulator: Emulator, stack: Stack) -> tuple[Any, str, str]:
     return sqs, url, arn
 
 
-def test_the_event_source_deletes_successes_and_leaves_reported_failures(source_parts: tuple[Any, str, str]) -> None:
+def test_the_event_source_deletes_successes_and_leaves_reported_failures(
+    source_parts: tuple[Any, str, str],
+) -> None:
     # GIVEN three messages on the queue
     sqs, url, arn = source_parts
     for n in range(3):
-        sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"n": n}),
-                         MessageAttributes={"correlation_id": {"DataType": "String", "StringValue": f"c{n}"}})
+        sqs.send_message(
+            QueueUrl=url,
+            MessageBody=json.dumps({"n": n}),
+            MessageAttributes={"correlation_id": {"DataType": "String", "StringValue": f"c{n}"}},
+        )
     seen: list[dict[str, Any]] = []
 
     def function(event: dict[str, Any]) -> dict[str, Any]:
@@ -132,8 +139,13 @@ def test_the_gateway_turns_requests_into_events_and_answers_into_responses() -> 
         events.append(event)
         if event["path"] == "/boom":
             raise RuntimeError("handler crashed")
-        return {"statusCode": 201, "headers": {"X-One": "1"}, "multiValueHeaders": {"Set-Cookie": ["a=1", "b=2"]},
-                "body": json.dumps({"seen": event["body"]}), "isBase64Encoded": False}
+        return {
+            "statusCode": 201,
+            "headers": {"X-One": "1"},
+            "multiValueHeaders": {"Set-Cookie": ["a=1", "b=2"]},
+            "body": json.dumps({"seen": event["body"]}),
+            "isBase64Encoded": False,
+        }
 
     pool = InstancePool([function])
     gateway = LocalApiGateway([(ApiRoute("/{proxy+}", "ANY"), pool)], "127.0.0.1", 0)
@@ -155,12 +167,18 @@ def test_the_gateway_turns_requests_into_events_and_answers_into_responses() -> 
 @pytest.fixture
 def worker() -> Any:
     spec = FunctionSpec(
-        logical_id="SampleFunction", code_dir=SAMPLE, handler="app.lambda_handler", runtime="python3.11",
-        timeout_seconds=2, memory_mb=128, environment={},
+        logical_id="SampleFunction",
+        code_dir=SAMPLE,
+        handler="app.lambda_handler",
+        runtime="python3.11",
+        timeout_seconds=2,
+        memory_mb=128,
+        environment={},
     )
     lines: list[tuple[str, str, str]] = []
-    process = WorkerProcess(spec, {"SAMPLE_VARIABLE": "from-template"}, "sample-fn",
-                            lambda f, s, line: lines.append((f, s, line)))
+    process = WorkerProcess(
+        spec, {"SAMPLE_VARIABLE": "from-template"}, "sample-fn", lambda f, s, line: lines.append((f, s, line))
+    )
     process.lines = lines  # type: ignore[attr-defined]
     yield process
     process.stop()
@@ -168,7 +186,12 @@ def worker() -> Any:
 
 def test_a_worker_runs_the_handler_with_its_environment(worker: Any) -> None:
     result = worker.invoke({"value": 41})
-    assert result == {"echo": 41, "function_name": "sample-fn", "env": "from-template", "remaining_ms_positive": True}
+    assert result == {
+        "echo": 41,
+        "function_name": "sample-fn",
+        "env": "from-template",
+        "remaining_ms_positive": True,
+    }
     assert worker.invoke({"value": 42})["echo"] == 42
 
 

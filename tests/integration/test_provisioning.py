@@ -11,7 +11,14 @@ import pytest
 from infra import sam_template
 from infra.emulator import Emulator
 from infra.local_stack import function_environment
-from infra.provision import TEMPLATE_HASH_TAG, EnvironmentResolver, Stack, ensure_stack, parameter_env_name, parameter_values
+from infra.provision import (
+    TEMPLATE_HASH_TAG,
+    EnvironmentResolver,
+    Stack,
+    ensure_stack,
+    parameter_env_name,
+    parameter_values,
+)
 from infra.sam_template import TemplateError, references
 
 
@@ -22,7 +29,9 @@ def test_functions_are_read_from_the_template(template: sam_template.SamTemplate
     assert dispatch.timeout_seconds == 60
     (source,) = dispatch.sqs_sources
     assert (source.queue_logical_id, source.batch_size, source.report_batch_item_failures) == (
-        "DeliveryQueue", 10, True,
+        "DeliveryQueue",
+        10,
+        True,
     )
     api = template.function("ApiFunction")
     assert {(r.path, r.method) for r in api.api_routes} == {("/", "ANY"), ("/{proxy+}", "ANY")}
@@ -31,10 +40,16 @@ def test_functions_are_read_from_the_template(template: sam_template.SamTemplate
         template.function("Nope")
 
 
-def test_the_data_template_keeps_only_data_resources_and_their_outputs(template: sam_template.SamTemplate) -> None:
+def test_the_data_template_keeps_only_data_resources_and_their_outputs(
+    template: sam_template.SamTemplate,
+) -> None:
     data = template.data_template()
     assert set(data["Resources"]) == {"NotificationsTable", "DeliveryQueue", "DeliveryDeadLetterQueue"}
-    assert set(data["Outputs"]) == {"NotificationsTableName", "DeliveryQueueUrl", "DeliveryDeadLetterQueueUrl"}
+    assert set(data["Outputs"]) == {
+        "NotificationsTableName",
+        "DeliveryQueueUrl",
+        "DeliveryDeadLetterQueueUrl",
+    }
     assert "MaxRetryAttempts" in data["Parameters"]
 
 
@@ -47,7 +62,17 @@ def test_references_cover_ref_getatt_sub_and_depends_on() -> None:
         "DependsOn": ["Role"],
         "E": {"Fn::GetAtt": "Dlq.Arn"},
     }
-    assert references(node) == {"Table", "Queue", "Api", "AWS::Region", "Stage", "Other", "Param", "Role", "Dlq"}
+    assert references(node) == {
+        "Table",
+        "Queue",
+        "Api",
+        "AWS::Region",
+        "Stage",
+        "Other",
+        "Param",
+        "Role",
+        "Dlq",
+    }
 
 
 def test_stack_creation_is_idempotent_and_faithful(
@@ -66,10 +91,15 @@ def test_stack_creation_is_idempotent_and_faithful(
     assert attributes["VisibilityTimeout"] == "360"
     redrive = json.loads(attributes["RedrivePolicy"])
     assert redrive["maxReceiveCount"] == 5
-    assert redrive["deadLetterTargetArn"].endswith(stack.outputs["DeliveryDeadLetterQueueUrl"].rsplit("/", 1)[1])
+    assert redrive["deadLetterTargetArn"].endswith(
+        stack.outputs["DeliveryDeadLetterQueueUrl"].rsplit("/", 1)[1]
+    )
     dynamodb = boto3.client("dynamodb", endpoint_url=emulator.endpoint_url)
     table = dynamodb.describe_table(TableName=stack.outputs["NotificationsTableName"])["Table"]
-    assert [(k["AttributeName"], k["KeyType"]) for k in table["KeySchema"]] == [("pk", "HASH"), ("sk", "RANGE")]
+    assert [(k["AttributeName"], k["KeyType"]) for k in table["KeySchema"]] == [
+        ("pk", "HASH"),
+        ("sk", "RANGE"),
+    ]
     assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
     ttl = dynamodb.describe_time_to_live(TableName=stack.outputs["NotificationsTableName"])
     assert ttl["TimeToLiveDescription"]["AttributeName"] == "expires_at"
@@ -102,7 +132,9 @@ def test_function_environment_resolves_against_the_stack(
     assert env["RETRY_BACKOFF_BASE"] == "2"
     assert env["LOG_LEVEL"] == "DEBUG"
     assert resolver.resolve({"Fn::GetAtt": ["DeliveryQueue", "QueueName"]}) in env["QUEUE_URL"]
-    assert resolver.resolve({"Fn::Sub": "${AWS::Region}/${DeliveryQueue.Arn}"}).startswith("us-east-1/arn:aws:sqs")
+    assert resolver.resolve({"Fn::Sub": "${AWS::Region}/${DeliveryQueue.Arn}"}).startswith(
+        "us-east-1/arn:aws:sqs"
+    )
     assert resolver.resolve({"Fn::Join": ["-", ["a", {"Ref": "LogLevel"}]]}) == "a-INFO"
     assert resolver.resolve({"Fn::GetAtt": ["NotificationsTable", "Arn"]}).endswith(env["TABLE_NAME"])
     with pytest.raises(TemplateError):

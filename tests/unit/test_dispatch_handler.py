@@ -10,14 +10,14 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-
-from infra.lambda_runtime import LocalLambdaContext
 from notification_service.domain.delivery import Delivered, OutgoingMessage, SendOutcome
 from notification_service.domain.model import Channel, Notification, Status
 from notification_service.domain.recipient import Recipient
 from notification_service.domain.retry_policy import RetryPolicy
 from notification_service.ports import Provider
 from notification_service.service.dispatch import DispatchService
+
+from infra.lambda_runtime import LocalLambdaContext
 from tests.conftest import load_event
 from tests.fakes import FakeClock, FakeProvider, FakeQueue, FakeRepository
 from tests.handlers import load_function_module
@@ -35,16 +35,25 @@ class Fakes:
     def install(self) -> None:
         dispatch.dispatcher.set(
             DispatchService(
-                self.repository, self.queue, self.providers, RetryPolicy(3, 2), self.clock, "worker-1",
+                self.repository,
+                self.queue,
+                self.providers,
+                RetryPolicy(3, 2),
+                self.clock,
+                "worker-1",
                 timedelta(seconds=120),
             )
         )
 
     def pending(self, notification_id: str) -> Notification:
         n = Notification(
-            id=notification_id, recipient=Recipient(email="user@example.com", phone="+447911123456"),
-            message="hi", channels=(Channel.EMAIL, Channel.SMS), correlation_id=f"cid-{notification_id}",
-            created_at=self.clock(), updated_at=self.clock(),
+            id=notification_id,
+            recipient=Recipient(email="user@example.com", phone="+447911123456"),
+            message="hi",
+            channels=(Channel.EMAIL, Channel.SMS),
+            correlation_id=f"cid-{notification_id}",
+            created_at=self.clock(),
+            updated_at=self.clock(),
         )
         self.repository.add(n)
         return n
@@ -89,7 +98,11 @@ def test_only_the_bad_records_of_a_batch_fail(fakes: Fakes, lambda_context: Loca
     # WHEN the batch is handled
     result = dispatch.lambda_handler(event, lambda_context)
     # THEN the good one is delivered and only the three bad ones come back
-    assert sorted(f["itemIdentifier"] for f in result["batchItemFailures"]) == ["message-1", "message-2", "message-3"]
+    assert sorted(f["itemIdentifier"] for f in result["batchItemFailures"]) == [
+        "message-1",
+        "message-2",
+        "message-3",
+    ]
     assert fakes.repository.items["good"].status is Status.SENT
 
 

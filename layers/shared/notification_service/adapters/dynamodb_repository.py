@@ -81,7 +81,7 @@ class DynamoDbNotificationRepository:
                 ConditionExpression=(
                     "attribute_exists(pk) AND ("
                     "(#status IN (:pending, :retrying) AND #round = :previous) OR "
-                    "(#status = :processing AND #round = :round AND lease_until < :now_ms))"
+                    "(#status = :processing AND #round = :round AND lease_until <= :now_ms))"
                 ),
                 ExpressionAttributeNames={"#status": "status", "#round": "round"},
                 ExpressionAttributeValues={

@@ -2,7 +2,8 @@
 
 A delivery message names (notification id, round). The record's `round` is the last round claimed.
 A message for round r may claim a record that is `pending`/`retrying` at round r-1, or one that is
-`processing` round r under a lease that has expired (its worker died). Anything else lost the race.
+`processing` round r under an expired lease (its worker died; a lease is over at `lease_until`).
+Anything else lost the race.
 """
 
 from __future__ import annotations

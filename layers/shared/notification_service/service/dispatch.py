@@ -8,6 +8,7 @@ so the records of one SQS batch progress concurrently.
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -150,7 +151,7 @@ class DispatchService:
             # The round ended `retrying` but this message came back: the enqueue of the next round
             # may have failed after the write. Enqueue it (again); a duplicate loses its claim.
             due = current.next_attempt_at or self._now()
-            remaining = max(0, int((due - self._now()).total_seconds()))
+            remaining = max(0, math.ceil((due - self._now()).total_seconds()))
             await self._enqueue_next(message, remaining)
             return DispatchOutcome.REQUEUED_NEXT_ROUND
         return DispatchOutcome.DROPPED

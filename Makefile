@@ -1,0 +1,53 @@
+# The two commands: `make run` (set up and start the whole service locally) and `make test`
+# (set up and run every test). Both install what they need (scripts/bootstrap.sh).
+VENV ?= .venv
+BIN := $(VENV)/bin
+SAM_VENV ?= .venv-sam
+PORT ?= 8000
+
+.PHONY: setup run test test-unit test-integration test-e2e lint format template-check sam-cli clean
+
+setup:
+	@VENV=$(VENV) ./scripts/bootstrap.sh
+
+run: setup
+	$(BIN)/notifyctl local --port $(PORT)
+
+test: setup
+	@rm -f .coverage .coverage.*
+	$(BIN)/coverage run -m pytest $(PYTEST_ARGS)
+	@$(BIN)/coverage combine -q
+	$(BIN)/coverage report
+
+test-unit: setup
+	$(BIN)/pytest tests/unit -q
+
+test-integration: setup
+	$(BIN)/pytest tests/integration -q
+
+test-e2e: setup
+	$(BIN)/pytest tests/e2e -q
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy layers/shared functions infra tests
+
+format: setup
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+# The SAM CLI pins its own boto3/pydantic/click: it lives in its own virtual environment.
+$(SAM_VENV)/bin/sam:
+	python3 -m venv $(SAM_VENV) 2>/dev/null || $(BIN)/python -m venv --without-pip $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install -q --upgrade pip
+	$(SAM_VENV)/bin/python -m pip install -q aws-sam-cli
+
+sam-cli: $(SAM_VENV)/bin/sam
+
+template-check: setup sam-cli
+	$(SAM_VENV)/bin/sam validate --lint --region us-east-1 --template template.yaml
+	$(BIN)/cfn-lint template.yaml
+
+clean:
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam .coverage .coverage.* htmlcov .pytest_cache .mypy_cache .ruff_cache
