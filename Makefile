@@ -34,8 +34,8 @@ lint: setup
 	$(BIN)/mypy layers/shared functions infra tests
 
 format: setup
-	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
 
 # The SAM CLI pins its own boto3/pydantic/click: it lives in its own virtual environment.
 $(SAM_VENV)/bin/sam:

@@ -22,12 +22,19 @@ def notifyctl(*args: str, redis_url: str) -> subprocess.CompletedProcess[str]:
     env["REDIS_URL"] = redis_url
     return subprocess.run(
         [sys.executable, "-m", "infra.cli", "--env-file", "/nonexistent", *args],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 
 def test_invoke_runs_a_handler_on_a_sample_event(redis_url: str) -> None:
-    done = notifyctl("invoke", "ApiFunction", "--event", "events/api_post_notification.json", redis_url=redis_url)
+    done = notifyctl(
+        "invoke", "ApiFunction", "--event", "events/api_post_notification.json", redis_url=redis_url
+    )
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)  # only the result on stdout; logs went to stderr
     assert result["statusCode"] == 202
