@@ -188,12 +188,16 @@ class WorkerProcess:
         reply: dict[str, Any] = json.loads(line)
         return reply
 
+    def request_stop(self) -> None:
+        """Close the instance's input: it finishes its invocation, if any, and exits."""
+        if self._process is not None and self._process.stdin is not None and not self._process.stdin.closed:
+            self._process.stdin.close()
+
     def stop(self) -> None:
+        self.request_stop()
         process, self._process = self._process, None
         if process is None:
             return
-        if process.stdin is not None:
-            process.stdin.close()
         try:
             process.wait(timeout=5)
         except subprocess.TimeoutExpired:

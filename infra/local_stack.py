@@ -148,12 +148,16 @@ class LocalStack:
         return f"http://{host}:{self.gateway.port}"
 
     def stop(self) -> None:
+        for poller in self.pollers:  # all at once, then wait: stopping takes one long poll, not one each
+            poller.request_stop()
         for poller in self.pollers:
             poller.stop()
         self.pollers.clear()
         if self.gateway is not None:
             self.gateway.stop()
             self.gateway = None
+        for worker in self.workers:
+            worker.request_stop()
         for worker in self.workers:
             worker.stop()
         self.workers.clear()

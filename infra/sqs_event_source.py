@@ -97,8 +97,11 @@ class SqsEventSource:
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self, timeout: float = 10) -> None:
+    def request_stop(self) -> None:
         self._stop.set()
+
+    def stop(self, timeout: float = 10) -> None:
+        self.request_stop()
         self._thread.join(timeout)
 
     def _run(self) -> None:
