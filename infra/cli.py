@@ -17,6 +17,7 @@ from dotenv import load_dotenv
 
 from infra.emulator import start_emulator
 from infra.local_stack import LocalStack, LocalStackConfig
+from infra.sinks import DEFAULT_INBOX, read_inbox
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,6 +39,16 @@ def main(argv: list[str] | None = None) -> int:
     local.add_argument("--stack-name", default="notification-service-local")
     local.add_argument("--api-instances", type=int, default=4, help="concurrent ApiFunction instances")
     local.add_argument("--pollers", type=int, default=2, help="concurrent DispatchFunction pollers")
+    local.add_argument(
+        "--sinks",
+        action="store_true",
+        help="start local SMTP, Twilio and Telegram peers and send through the real providers",
+    )
+
+    sinks = commands.add_parser("sinks", help="list what the local peers (notifyctl local --sinks) received")
+    sinks.add_argument("--channel", choices=["email", "sms", "telegram"])
+    sinks.add_argument("--json", action="store_true", help="one JSON object per line")
+    sinks.add_argument("--inbox", type=Path, default=DEFAULT_INBOX)
 
     invoke = commands.add_parser("invoke", help="run one function's handler on an event, in this process")
     invoke.add_argument("function", help="logical id in template.yaml, e.g. ApiFunction or DispatchFunction")
@@ -60,10 +71,14 @@ def main(argv: list[str] | None = None) -> int:
                 stack_name=args.stack_name,
                 api_instances=args.api_instances,
                 dispatch_pollers=args.pollers,
+                sinks=args.sinks,
+                inbox=args.inbox,
             )
         )
     if args.command == "invoke":
         return run_invoke(args.function, args.event, args.stack_name)
+    if args.command == "sinks":
+        return list_sinks(args.inbox, args.channel, as_json=args.json)
     return run_emulator(args.host, args.port)
 
 
@@ -95,6 +110,12 @@ def run_local(config: LocalStackConfig) -> int:
         f"  queue      {stack.environment.get('QUEUE_URL')}",
         f"  redis      {stack.redis.url}{' (started here)' if stack.redis.process else ''}",
     ]
+    if stack.sinks is not None:
+        assert stack.sinks.smtp and stack.sinks.twilio and stack.sinks.telegram
+        lines.append(
+            f"  sinks      smtp 127.0.0.1:{stack.sinks.smtp.port} · twilio {stack.sinks.twilio.base_url}"
+            f" · telegram {stack.sinks.telegram.base_url}   (`notifyctl sinks` lists what they received)"
+        )
     failing = stack.environment.get("MOCK_FAIL_CHANNELS")
     if failing:
         lines.append(f"  mock channels failing on purpose: {failing}")
@@ -123,6 +144,20 @@ def run_invoke(function: str, event_path: str, stack_name: str) -> int:
     finally:
         stack.stop()
     print(json.dumps(result, indent=2, default=str))
+    return 0
+
+
+def list_sinks(inbox: Path, channel: str | None, *, as_json: bool) -> int:
+    items = [i for i in read_inbox(inbox) if channel is None or i["channel"] == channel]
+    for item in items:
+        if as_json:
+            print(json.dumps(item))
+            continue
+        to = ", ".join(item["to"]) if isinstance(item["to"], list) else item["to"]
+        title = f" subject={item['subject']!r}" if item.get("subject") else ""
+        print(f"{item['received_at']}  {item['channel']:<8} to={to}{title}  {item['body'][:60]!r}")
+    if not items and not as_json:
+        print(f"nothing received yet ({inbox})")
     return 0
 
 

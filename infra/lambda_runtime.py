@@ -115,6 +115,9 @@ class WorkerProcess:
             "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
             "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{self.function_name}",
             "AWS_LAMBDA_LOG_STREAM_NAME": self.log_stream_name,
+            # As in Lambda: powertools then keeps one event loop across invocations, so async
+            # provider clients (aiohttp, httpx) reuse their connections while the instance is warm.
+            "LAMBDA_TASK_ROOT": str(self.spec.code_dir),
             "PYTHONUNBUFFERED": "1",
         }
         self._process = subprocess.Popen(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import boto3
 
@@ -21,6 +22,7 @@ from infra.provision import (
 )
 from infra.redis_server import RedisHandle, ensure_redis
 from infra.sam_template import ApiRoute
+from infra.sinks import DEFAULT_INBOX, Inbox, Sinks
 from infra.sqs_event_source import SqsEventSource
 
 DEFAULT_REDIS_URL = "redis://localhost:6379/0"
@@ -37,6 +39,8 @@ class LocalStackConfig:
     api_instances: int = 4
     dispatch_pollers: int = 2
     serve: bool = True
+    sinks: bool = False  # start the SMTP / Twilio / Telegram peers and point the real providers at them
+    inbox: Path = DEFAULT_INBOX
 
 
 @dataclass
@@ -50,6 +54,7 @@ class LocalStack:
     pollers: list[SqsEventSource] = field(default_factory=list)
     workers: list[WorkerProcess] = field(default_factory=list)
     environment: dict[str, str] = field(default_factory=dict)
+    sinks: Sinks | None = None
 
     def start(self) -> LocalStack:
         try:
@@ -60,6 +65,9 @@ class LocalStack:
         return self
 
     def _start(self) -> None:
+        if self.config.sinks:
+            self.sinks = Sinks(Inbox(self.config.inbox)).start()
+            os.environ.update(self.sinks.provider_environment())
         self.emulator = start_emulator(os.environ.get("AWS_ENDPOINT_URL"), port=self.config.emulator_port)
         configure_aws_environment(self.emulator.endpoint_url)
         self.redis = ensure_redis(os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL)
@@ -167,6 +175,9 @@ class LocalStack:
         if self.emulator is not None:
             self.emulator.stop()
             self.emulator = None
+        if self.sinks is not None:
+            self.sinks.stop()
+            self.sinks = None
 
 
 def function_environment(

@@ -176,7 +176,8 @@ def health() -> HealthBody:
     },
 )
 def ready() -> Response[HealthBody]:
-    checks = check_dependencies(dependencies.get().health_checks)
+    deps = dependencies.get()
+    checks = check_dependencies(deps.health_checks, deps.provider_health)
     healthy = all(result == "ok" for result in checks.values())
     body = HealthBody(status="ready" if healthy else "unavailable", checks=checks)
     return Response(200 if healthy else 503, content_types.APPLICATION_JSON, body)

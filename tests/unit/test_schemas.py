@@ -267,6 +267,7 @@ def test_notification_view_round_trips_the_record() -> None:
                 "error": "timeout",
                 "failure_kind": "transient",
                 "provider_message_id": None,
+                "retry_after_seconds": None,
                 "started_at": "2026-11-25T12:00:00.000Z",
                 "finished_at": "2026-11-25T12:00:00.250Z",
             },
@@ -277,6 +278,7 @@ def test_notification_view_round_trips_the_record() -> None:
                 "error": None,
                 "failure_kind": None,
                 "provider_message_id": "SM123",
+                "retry_after_seconds": None,
                 "started_at": "2026-11-25T12:00:02.000Z",
                 "finished_at": "2026-11-25T12:00:03.000Z",
             },
@@ -346,7 +348,7 @@ def test_field_errors_extra_field() -> None:
 def test_field_errors_report_every_problem() -> None:
     errors = fields_of({"recipient": "", "message": "", "channels": ["email", "email"]})
 
-    assert [e.field for e in errors] == ["recipient", "message", "channels"]
+    assert [e.field for e in errors] == ["recipient", "channels", "message"]
     assert errors[0].reason == "must not be empty"
 
 

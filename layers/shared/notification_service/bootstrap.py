@@ -15,6 +15,8 @@ from datetime import datetime, timedelta
 from notification_service.adapters.aws import dynamodb_client, sqs_client
 from notification_service.adapters.dynamodb_repository import DynamoDbNotificationRepository
 from notification_service.adapters.redis_idempotency import RedisIdempotency, redis_client
+from notification_service.adapters.redis_provider_health import RedisProviderHealth
+from notification_service.adapters.secrets import with_parameter_store_secrets
 from notification_service.adapters.sqs_queue import SqsDeliveryQueue
 from notification_service.clock import utc_now
 from notification_service.domain.model import Channel
@@ -24,6 +26,7 @@ from notification_service.ports import (
     IdempotencyGuard,
     NotificationRepository,
     Provider,
+    ProviderHealth,
 )
 from notification_service.providers.registry import build_providers
 from notification_service.service.dispatch import DispatchService
@@ -37,6 +40,7 @@ class ApiDependencies:
     notifications: NotificationService
     idempotency: IdempotencyGuard
     health_checks: Mapping[str, HealthCheck]
+    provider_health: ProviderHealth | None = None
 
 
 def _repository(settings: Settings) -> DynamoDbNotificationRepository:
@@ -57,19 +61,22 @@ def build_api(
     repository: NotificationRepository | None = None,
     queue: DeliveryQueue | None = None,
     idempotency: IdempotencyGuard | None = None,
+    provider_health: ProviderHealth | None = None,
     now: Callable[[], datetime] = utc_now,
 ) -> ApiDependencies:
     settings = settings or load_settings()
     repository = repository or _repository(settings)
     queue = queue or _queue(settings)
+    cache = redis_client(settings.redis_url)
     idempotency = idempotency or RedisIdempotency(
-        redis_client(settings.redis_url), settings.idempotency_ttl_seconds, scope="api.accept-notification"
+        cache, settings.idempotency_ttl_seconds, scope="api.accept-notification"
     )
     return ApiDependencies(
         settings=settings,
         notifications=NotificationService(repository, queue, idempotency, now),
         idempotency=idempotency,
         health_checks={"dynamodb": repository, "sqs": queue, "redis": idempotency},
+        provider_health=provider_health or RedisProviderHealth(cache),
     )
 
 
@@ -79,9 +86,10 @@ def build_dispatch(
     repository: NotificationRepository | None = None,
     queue: DeliveryQueue | None = None,
     providers: Mapping[Channel, Provider] | None = None,
+    provider_health: ProviderHealth | None = None,
     now: Callable[[], datetime] = utc_now,
 ) -> DispatchService:
-    settings = settings or load_settings()
+    settings = settings or with_parameter_store_secrets(load_settings())
     worker = f"{os.environ.get('AWS_LAMBDA_LOG_STREAM_NAME', 'local')}/{uuid.uuid4().hex[:8]}"
     return DispatchService(
         repository=repository or _repository(settings),
@@ -91,4 +99,5 @@ def build_dispatch(
         now=now,
         worker_id=worker,
         lease=timedelta(seconds=settings.dispatch_lease_seconds),
+        provider_health=provider_health or RedisProviderHealth(redis_client(settings.redis_url)),
     )

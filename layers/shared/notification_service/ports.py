@@ -85,6 +85,17 @@ class HealthCheck(Protocol):
     def check(self) -> None: ...
 
 
+class ProviderHealth(Protocol):
+    """Configuration problems a provider met (bad credentials, refused sender), shared by every
+    function instance so that /ready can show them."""
+
+    def report(self, channel: Channel, problem: str | None) -> None:
+        """Record a problem, or None once the channel works again."""
+        ...
+
+    def problems(self) -> dict[Channel, str]: ...
+
+
 class IdempotencyGuard(Protocol):
     """Runs `action` at most once per key; answers later calls with the first answer."""
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from functools import cached_property
+from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from notification_service.domain.model import Channel
@@ -30,15 +31,29 @@ class Settings(BaseSettings):
     retention_days: int = Field(default=30, ge=1)
     max_body_bytes: int = Field(default=65_536, ge=1_024, le=262_144)
 
+    # Email over SMTP: a real provider when SMTP_HOST is set, else the mock.
     smtp_host: str = ""
-    smtp_port: int = 587
+    smtp_port: int = Field(default=587, ge=1, le=65535)
     smtp_user: str = ""
     smtp_password: SecretStr = SecretStr("")
     smtp_from: str = "noreply@example.com"
+    smtp_tls: Literal["starttls", "ssl", "none"] | None = None  # default: ssl on port 465, else starttls
+    smtp_timeout_seconds: float = Field(default=10, gt=0, le=60)
+    smtp_ca_file: str = ""  # extra CA bundle to trust (a private relay's certificate)
+    # SMS over Twilio: real when TWILIO_ACCOUNT_SID is set.
     twilio_account_sid: str = ""
     twilio_auth_token: SecretStr = SecretStr("")
     twilio_from_number: str = ""
+    twilio_messaging_service_sid: str = ""
+    twilio_api_base: str = "https://api.twilio.com"
+    twilio_timeout_seconds: float = Field(default=10, gt=0, le=60)
+    # Telegram Bot API: real when TELEGRAM_BOT_TOKEN is set.
     telegram_bot_token: SecretStr = SecretStr("")
+    telegram_api_base: str = "https://api.telegram.org"
+    telegram_timeout_seconds: float = Field(default=10, gt=0, le=60)
+    # Deployed: empty secrets above are read from SSM Parameter Store SecureStrings under this prefix
+    # (smtp-password, twilio-auth-token, telegram-bot-token).
+    secrets_parameter_prefix: str = ""
 
     mock_fail_channels: str = ""
     mock_latency_ms: int = Field(default=0, ge=0, le=60_000)
@@ -51,6 +66,11 @@ class Settings(BaseSettings):
                 raise ValueError(f"unknown channel {name!r} (use email, sms, telegram)")
         return value
 
+    @field_validator("smtp_tls", mode="before")
+    @classmethod
+    def _tls_mode(cls, value: object) -> object:
+        return (value.strip().lower() or None) if isinstance(value, str) else value
+
     @field_validator("log_level")
     @classmethod
     def _log_level(cls, value: str) -> str:
@@ -58,6 +78,22 @@ class Settings(BaseSettings):
         if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
             raise ValueError("use DEBUG, INFO, WARNING, ERROR or CRITICAL")
         return level
+
+    @model_validator(mode="after")
+    def _providers_complete(self) -> Settings:
+        if self.smtp_tls == "none" and (self.smtp_user or self.smtp_password.get_secret_value()):
+            raise ValueError(
+                "SMTP_TLS=none sends credentials in clear text: use starttls or ssl with SMTP_USER"
+            )
+        if self.twilio_account_sid and not (self.twilio_from_number or self.twilio_messaging_service_sid):
+            raise ValueError(
+                "TWILIO_ACCOUNT_SID is set: set TWILIO_FROM_NUMBER or TWILIO_MESSAGING_SERVICE_SID"
+            )
+        return self
+
+    @property
+    def smtp_tls_mode(self) -> str:
+        return self.smtp_tls or ("ssl" if self.smtp_port == 465 else "starttls")
 
     @cached_property
     def failing_mock_channels(self) -> frozenset[Channel]:
@@ -78,6 +114,9 @@ def load_settings() -> Settings:
         return Settings()  # type: ignore[call-arg]  # required fields come from the environment
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" for err in exc.errors()
+            f"{'.'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+            if err["loc"]
+            else str(err["msg"]).removeprefix("Value error, ")
+            for err in exc.errors()
         )
         raise ConfigurationError(f"invalid configuration: {problems}") from None

@@ -214,6 +214,8 @@ def attempt_to_map(attempt: Attempt) -> dict[str, Any]:
         out["failure_kind"] = attempt.failure_kind.value
     if attempt.provider_message_id is not None:
         out["provider_message_id"] = attempt.provider_message_id
+    if attempt.retry_after_seconds is not None:
+        out["retry_after_seconds"] = attempt.retry_after_seconds
     return out
 
 
@@ -227,6 +229,7 @@ def attempt_from_map(data: dict[str, Any]) -> Attempt:
         error=data.get("error"),
         failure_kind=FailureKind(data["failure_kind"]) if data.get("failure_kind") else None,
         provider_message_id=data.get("provider_message_id"),
+        retry_after_seconds=data.get("retry_after_seconds"),
     )
 
 

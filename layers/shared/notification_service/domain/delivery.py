@@ -24,13 +24,21 @@ class Delivered:
 
 @dataclass(frozen=True)
 class DeliveryFailed:
+    """Why a send failed. `configuration_error`: our side is wrong (credentials, sender): the
+    notification may succeed later or elsewhere, but an operator must look."""
+
     kind: FailureKind
     reason: str
     retry_after_seconds: int | None = None
+    configuration_error: bool = False
 
     @classmethod
     def transient(cls, reason: str, retry_after_seconds: int | None = None) -> DeliveryFailed:
         return cls(FailureKind.TRANSIENT, reason, retry_after_seconds)
+
+    @classmethod
+    def misconfigured(cls, reason: str) -> DeliveryFailed:
+        return cls(FailureKind.TRANSIENT, reason, configuration_error=True)
 
     @classmethod
     def permanent(cls, reason: str) -> DeliveryFailed:

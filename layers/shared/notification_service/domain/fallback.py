@@ -2,8 +2,10 @@
 
 - A channel with no address for this recipient is recorded as `skipped`.
 - A channel that failed permanently in an earlier round is `skipped` (never tried again).
+- A message longer than a channel carries is a permanent failure of that channel, without a send.
 - A transient or permanent failure moves on to the next channel.
-After the round, `verdict` decides: sent, another round after a delay, or failed.
+After the round, `verdict` decides: sent, another round after a delay (the backoff, or longer when a
+provider asked to wait), or failed.
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from notification_service.domain.channel_limits import fits, too_long_reason
 from notification_service.domain.delivery import Delivered, OutgoingMessage, SendOutcome
-from notification_service.domain.model import Attempt, Channel, Notification, Outcome
+from notification_service.domain.model import Attempt, Channel, FailureKind, Notification, Outcome
 from notification_service.domain.retry_policy import RetryPolicy
 
 Send = Callable[[OutgoingMessage], Awaitable[SendOutcome]]
@@ -32,6 +35,20 @@ async def run_round(notification: Notification, round_no: int, send: Send, now: 
             continue
         if channel in given_up:
             attempts.append(_skipped(round_no, channel, started, "failed permanently in an earlier round"))
+            continue
+        if not fits(channel, notification.message):
+            reason = too_long_reason(channel, notification.message)
+            attempts.append(
+                Attempt(
+                    round_no,
+                    channel,
+                    Outcome.FAILED,
+                    started,
+                    started,
+                    error=reason,
+                    failure_kind=FailureKind.PERMANENT,
+                )
+            )
             continue
         outcome = await send(
             OutgoingMessage(
@@ -65,6 +82,7 @@ async def run_round(notification: Notification, round_no: int, send: Send, now: 
                 finished,
                 error=outcome.reason,
                 failure_kind=outcome.kind,
+                retry_after_seconds=outcome.retry_after_seconds,
             )
         )
     return attempts
@@ -111,4 +129,5 @@ def verdict(
     delay = policy.next_delay(round_no)
     if delay is None:
         return FailedVerdict(f"all channels failed in {round_no} rounds")
-    return RetryVerdict(delay)
+    asked = max((a.retry_after_seconds or 0 for a in round_attempts), default=0)
+    return RetryVerdict(min(max(delay, asked), policy.max_delay_seconds))

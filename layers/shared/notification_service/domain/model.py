@@ -59,6 +59,7 @@ class Attempt:
     error: str | None = None
     failure_kind: FailureKind | None = None
     provider_message_id: str | None = None
+    retry_after_seconds: int | None = None  # the provider asked to wait this long (e.g. HTTP 429)
 
 
 @dataclass(frozen=True)

@@ -11,12 +11,14 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    ValidationInfo,
     WithJsonSchema,
     field_validator,
     model_validator,
 )
 
 from notification_service.clock import isoformat
+from notification_service.domain.channel_limits import MAX_LENGTH, fits
 from notification_service.domain.model import DEFAULT_CHANNELS, Attempt, Channel, Notification, Status
 from notification_service.domain.recipient import (
     InvalidAddress,
@@ -105,13 +107,13 @@ class NotificationRequest(BaseModel):
     )
 
     recipient: RecipientField
-    message: str = Field(min_length=1, max_length=MAX_MESSAGE_LENGTH)
     channels: list[Channel] = Field(
         default_factory=lambda: list(DEFAULT_CHANNELS),
         min_length=1,
         max_length=len(Channel),
         description="Ordered fallback chain; unique. Default: email, sms, telegram.",
     )
+    message: str = Field(min_length=1, max_length=MAX_MESSAGE_LENGTH)
     subject: str | None = Field(default=None, max_length=MAX_SUBJECT_LENGTH, description="Email subject")
     metadata: dict[str, Any] | None = Field(
         default=None, description=f"Echoed back; at most {MAX_METADATA_BYTES} bytes as JSON"
@@ -119,9 +121,16 @@ class NotificationRequest(BaseModel):
 
     @field_validator("message")
     @classmethod
-    def _not_blank(cls, value: str) -> str:
+    def _not_blank(cls, value: str, info: ValidationInfo) -> str:
         if not value.strip():
             raise ValueError("must not be blank")
+        channels: list[Channel] = info.data.get("channels") or []  # absent when channels were invalid
+        if channels and not any(fits(channel, value) for channel in channels):
+            longest = max(channels, key=lambda c: MAX_LENGTH[c])
+            raise ValueError(
+                f"is {len(value)} characters; the longest any requested channel takes is "
+                f"{MAX_LENGTH[longest]} ({longest.value})"
+            )
         return value
 
     @field_validator("channels")
@@ -155,6 +164,7 @@ class AttemptView(BaseModel):
     error: str | None = None
     failure_kind: str | None = None
     provider_message_id: str | None = None
+    retry_after_seconds: int | None = None
     started_at: str
     finished_at: str
 
@@ -167,6 +177,7 @@ class AttemptView(BaseModel):
             error=attempt.error,
             failure_kind=attempt.failure_kind.value if attempt.failure_kind else None,
             provider_message_id=attempt.provider_message_id,
+            retry_after_seconds=attempt.retry_after_seconds,
             started_at=isoformat(attempt.started_at),
             finished_at=isoformat(attempt.finished_at),
         )

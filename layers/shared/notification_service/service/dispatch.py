@@ -20,6 +20,7 @@ from notification_service.domain.delivery import DeliveryFailed, OutgoingMessage
 from notification_service.domain.fallback import FailedVerdict, RetryVerdict, SentVerdict, run_round, verdict
 from notification_service.domain.model import Channel, Status
 from notification_service.domain.retry_policy import RetryPolicy
+from notification_service.errors import DependencyUnavailable
 from notification_service.ports import (
     ClaimRejected,
     DeliveryMessage,
@@ -27,6 +28,7 @@ from notification_service.ports import (
     LeaseLost,
     NotificationRepository,
     Provider,
+    ProviderHealth,
     RoundResult,
 )
 
@@ -55,7 +57,9 @@ class DispatchService:
         now: Callable[[], datetime],
         worker_id: str,
         lease: timedelta,
+        provider_health: ProviderHealth | None = None,
     ) -> None:
+        self._provider_health = provider_health
         self._repository = repository
         self._queue = queue
         self._providers = providers
@@ -126,12 +130,25 @@ class DispatchService:
         if provider is None:
             return DeliveryFailed.permanent(f"no provider configured for {message.channel.value}")
         try:
-            return await provider.send(message)
+            outcome = await provider.send(message)
         except Exception as exc:  # a provider bug must not lose the round: count it as transient
             logger.exception(
                 "provider raised instead of classifying its failure", extra={"channel": message.channel.value}
             )
             return DeliveryFailed.transient(f"{message.channel.value} provider error: {type(exc).__name__}")
+        await self._report_health(message.channel, outcome)
+        return outcome
+
+    async def _report_health(self, channel: Channel, outcome: SendOutcome) -> None:
+        if self._provider_health is None:
+            return
+        problem = (
+            outcome.reason if isinstance(outcome, DeliveryFailed) and outcome.configuration_error else None
+        )
+        try:
+            await asyncio.to_thread(self._provider_health.report, channel, problem)
+        except DependencyUnavailable:  # the cache is a window on health, never a reason to fail a round
+            logger.warning("could not record provider health", extra={"channel": channel.value})
 
     async def _claim_lost(self, message: DeliveryMessage, rejected: ClaimRejected) -> DispatchOutcome:
         current = rejected.current

@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from notification_service.errors import DependencyUnavailable
-from notification_service.ports import HealthCheck
+from notification_service.ports import HealthCheck, ProviderHealth
 
 
-def check_dependencies(checks: Mapping[str, HealthCheck]) -> dict[str, str]:
-    """Map each dependency to "ok" or the reason it failed."""
+def check_dependencies(
+    checks: Mapping[str, HealthCheck], provider_health: ProviderHealth | None = None
+) -> dict[str, str]:
+    """Map each dependency to "ok" or the reason it failed; add each channel whose provider reported a
+    configuration problem recently (bad credentials, refused sender)."""
     results: dict[str, str] = {}
     for name, dependency in checks.items():
         try:
@@ -18,4 +21,11 @@ def check_dependencies(checks: Mapping[str, HealthCheck]) -> dict[str, str]:
             results[name] = f"unavailable: {exc.detail}"
         else:
             results[name] = "ok"
+    if provider_health is not None and results.get("redis", "ok") == "ok":
+        try:
+            problems = provider_health.problems()
+        except DependencyUnavailable as exc:
+            results["redis"] = f"unavailable: {exc.detail}"
+        else:
+            results.update({channel.value: f"configuration error: {p}" for channel, p in problems.items()})
     return results
