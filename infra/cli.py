@@ -40,6 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     local.add_argument("--api-instances", type=int, default=4, help="concurrent ApiFunction instances")
     local.add_argument("--pollers", type=int, default=2, help="concurrent DispatchFunction pollers")
     local.add_argument(
+        "--inbox", type=Path, default=DEFAULT_INBOX, help="where the sinks record what they got"
+    )
+    local.add_argument(
         "--sinks",
         action="store_true",
         help="start local SMTP, Twilio and Telegram peers and send through the real providers",

@@ -69,8 +69,9 @@ def read_inbox(path: Path = DEFAULT_INBOX) -> list[dict[str, Any]]:
 
 # -- SMTP ---------------------------------------------------------------------------------------------
 class _MailHandler:
-    def __init__(self, inbox: Inbox) -> None:
+    def __init__(self, inbox: Inbox, implicit_tls: bool = False) -> None:
         self._inbox = inbox
+        self._implicit_tls = implicit_tls  # aiosmtpd marks only STARTTLS sessions
 
     async def handle_RCPT(  # noqa: N802 - aiosmtpd's hook name
         self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
@@ -97,7 +98,7 @@ class _MailHandler:
                 "date": str(mail["Date"]),
                 "body": body.get_content().replace("\r\n", "\n").rstrip("\n") if body is not None else "",
                 "authenticated_as": getattr(session, "login_data", None) and "yes",
-                "tls": session.ssl is not None,
+                "tls": self._implicit_tls or session.ssl is not None,
             }
         )
         return "250 2.0.0 Message accepted for delivery"
@@ -125,7 +126,7 @@ class SmtpSink:
                 auth_require_tls=self.tls_context is not None,
             )
         self._controller = Controller(
-            _MailHandler(self.inbox),
+            _MailHandler(self.inbox, self.implicit_tls),
             hostname="127.0.0.1",
             port=self.port,
             ssl_context=self.tls_context if self.implicit_tls else None,

@@ -43,6 +43,12 @@ def validate_telegram_chat_id(value: str | int) -> str:
     return text
 
 
+def validate_address(channel: Channel, value: str) -> str:
+    """The address checked for its channel, before any provider call."""
+    validate = {"email": validate_email, "sms": validate_phone, "telegram": validate_telegram_chat_id}
+    return validate[channel.value](value)
+
+
 @dataclass(frozen=True)
 class Recipient:
     """Where one person can be reached, per channel. A channel without an address is skipped."""

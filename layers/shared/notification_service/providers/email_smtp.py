@@ -114,4 +114,6 @@ def classify(exc: aiosmtplib.SMTPException) -> DeliveryFailed:
     if isinstance(exc, aiosmtplib.SMTPResponseException):
         reason = f"SMTP server answered {exc.code}"
         return DeliveryFailed.permanent(reason) if exc.code >= 500 else DeliveryFailed.transient(reason)
+    if "STARTTLS" in str(exc):  # aiosmtplib: "STARTTLS extension not supported by server"
+        return DeliveryFailed.misconfigured("SMTP server does not offer STARTTLS (SMTP_TLS=starttls)")
     return DeliveryFailed.transient(f"SMTP error: {type(exc).__name__}")

@@ -13,7 +13,7 @@ from aws_lambda_powertools import Logger
 
 from notification_service.domain.delivery import Delivered, DeliveryFailed, OutgoingMessage, SendOutcome
 from notification_service.domain.model import Channel
-from notification_service.domain.recipient import mask_address
+from notification_service.domain.recipient import InvalidAddress, mask_address, validate_address
 
 logger = Logger(child=True)
 
@@ -25,6 +25,10 @@ class MockProvider:
         self._latency = latency_ms / 1000
 
     async def send(self, message: OutgoingMessage) -> SendOutcome:
+        try:
+            validate_address(self.channel, message.address)
+        except InvalidAddress as exc:
+            return DeliveryFailed.permanent(f"invalid {self.channel.value} address: {exc}")
         if self._latency:
             await asyncio.sleep(self._latency)
         if self._fail:

@@ -90,8 +90,10 @@ class TwilioSmsProvider:
             else {"from_": self._from}
         )
         try:
-            sent = await self._client_for_this_loop().messages.create_async(
-                to=to, body=message.body, **sender
+            # the twilio client does not bound a silent server: this does
+            sent = await asyncio.wait_for(
+                self._client_for_this_loop().messages.create_async(to=to, body=message.body, **sender),
+                timeout=self._timeout,
             )
         except TwilioRestException as exc:
             failure = classify(exc.status, exc.code)
