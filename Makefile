@@ -3,7 +3,6 @@
 VENV ?= .venv
 BIN := $(VENV)/bin
 SAM_VENV ?= .venv-sam
-PORT ?= 8000
 
 .PHONY: setup run test test-unit test-integration test-e2e lint format template-check sam-cli clean
 
@@ -11,7 +10,7 @@ setup:
 	@VENV=$(VENV) ./scripts/bootstrap.sh
 
 run: setup
-	$(BIN)/notifyctl local --port $(PORT)
+	$(BIN)/notifyctl local $(if $(PORT),--port $(PORT)) $(ARGS)
 
 test: setup
 	@rm -f .coverage .coverage.*

@@ -21,6 +21,12 @@ from infra.sinks import DEFAULT_INBOX, read_inbox
 
 
 def main(argv: list[str] | None = None) -> int:
+    # .env first: its API_HOST, API_PORT and EMULATOR_PORT are the defaults of the options below
+    early = argparse.ArgumentParser(add_help=False)
+    early.add_argument("--env-file", default=".env")
+    known, _ = early.parse_known_args(argv)
+    if Path(known.env_file).is_file():
+        load_dotenv(known.env_file, override=False)
     parser = argparse.ArgumentParser(prog="notifyctl", description=__doc__)
     parser.add_argument("--env-file", default=".env", help="read variables from this file (default .env)")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -63,8 +69,6 @@ def main(argv: list[str] | None = None) -> int:
     emulator.add_argument("--port", type=int, default=4566)
 
     args = parser.parse_args(argv)
-    if Path(args.env_file).is_file():
-        load_dotenv(args.env_file, override=False)
     if args.command == "local":
         return run_local(
             LocalStackConfig(

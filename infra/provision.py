@@ -51,7 +51,8 @@ def ensure_stack(
 ) -> Stack:
     """Create the stack, or find it (updating it when template.yaml changed since). Safe to repeat."""
     body = json.dumps(template.data_template(), sort_keys=True)
-    digest = hashlib.sha256(body.encode()).hexdigest()
+    # parameters count too: a restart with other values updates the stack instead of keeping old ones
+    digest = hashlib.sha256((body + json.dumps(parameters, sort_keys=True)).encode()).hexdigest()
     cfn_parameters: list[Any] = [{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()]
     tags: list[Any] = [{"Key": TEMPLATE_HASH_TAG, "Value": digest}]
     existing = _describe(cloudformation, stack_name)
@@ -78,7 +79,8 @@ def ensure_stack(
         region=arn_parts[3],
         account_id=arn_parts[4],
         parameters={
-            p["ParameterKey"]: p.get("ParameterValue", "") for p in waiter_status.get("Parameters", [])
+            **{p["ParameterKey"]: p.get("ParameterValue", "") for p in waiter_status.get("Parameters", [])},
+            **parameters,  # what was asked now wins over what an emulator remembered
         },
         physical_ids={r["LogicalResourceId"]: r.get("PhysicalResourceId", "") for r in resources},
         outputs={o["OutputKey"]: o.get("OutputValue", "") for o in waiter_status.get("Outputs", [])},

@@ -111,6 +111,9 @@ class SqsEventSource:
             except (ClientError, BotoCoreError) as exc:
                 logger.warning("polling the queue failed; trying again", extra={"error": str(exc)})
                 self._stop.wait(1)
+            except Exception:  # never let the poller die silently while the API keeps accepting
+                logger.exception("the event source failed unexpectedly; polling again")
+                self._stop.wait(1)
 
     def poll_once(self) -> int:
         messages = self._receive()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import binascii
 from collections.abc import Callable
 from http import HTTPStatus
 from importlib.metadata import PackageNotFoundError, version
@@ -97,6 +98,7 @@ def _error(
             "content": {"application/json": {"model": ErrorBody}},
         },
         413: {"description": "Body too large", "content": {"application/json": {"model": ErrorBody}}},
+        415: {"description": "Body is not JSON", "content": {"application/json": {"model": ErrorBody}}},
         422: {
             "description": "Invalid field, or Idempotency-Key reused with another body",
             "content": {"application/json": {"model": ErrorBody}},
@@ -152,6 +154,7 @@ def create_notification(
     responses={
         200: {"description": "Found", "content": {"application/json": {"model": NotificationView}}},
         404: {"description": "Unknown id", "content": {"application/json": {"model": ErrorBody}}},
+        422: {"description": "Invalid id", "content": {"application/json": {"model": ErrorBody}}},
     },
 )
 def get_notification(notification_id: Annotated[str, Path(max_length=64)]) -> NotificationView:
@@ -200,6 +203,26 @@ def unsupported_content_type(_exc: RequestUnsupportedContentType) -> Response[An
         "unsupported_media_type",
         "send the body as JSON with Content-Type: application/json",
         [FieldError(field="header.Content-Type", reason="must be application/json")],
+    )
+
+
+@on_error(UnicodeDecodeError)
+def undecodable_body(_exc: UnicodeDecodeError) -> Response[Any]:
+    return _error(
+        400,
+        "bad_request",
+        "the body is not valid UTF-8",
+        [FieldError(field="body", reason="not valid UTF-8")],
+    )
+
+
+@on_error(binascii.Error)
+def bad_base64_body(_exc: binascii.Error) -> Response[Any]:
+    return _error(
+        400,
+        "bad_request",
+        "the body is not valid base64",
+        [FieldError(field="body", reason="not valid base64")],
     )
 
 
@@ -270,19 +293,28 @@ def _body_size(event: dict[str, Any]) -> int:
     return size * 3 // 4 if event.get("isBase64Encoded") else size
 
 
-def _payload_too_large(limit: int) -> dict[str, Any]:
-    """Answered before routing: validation would otherwise parse the oversize body first."""
-    body = ErrorBody(
-        error="payload_too_large",
-        message=f"the body must be at most {limit} bytes",
-        details=[FieldError(field="body", reason=f"larger than {limit} bytes")],
-    )
-    return {
-        "statusCode": 413,
-        "body": body.model_dump_json(),
-        "isBase64Encoded": False,
-        "multiValueHeaders": {"Content-Type": [content_types.APPLICATION_JSON]},
-    }
+def _content_type(event: dict[str, Any]) -> str:
+    headers = event.get("headers") or {}
+    return next((str(v) for k, v in headers.items() if k.lower() == "content-type"), "")
+
+
+def _refused_before_routing(event: dict[str, Any], limit: int) -> tuple[int, ErrorBody] | None:
+    """What is answered before routing, because validation would otherwise parse the body first:
+    a body over the limit (413), or one that is not JSON (415; powertools would parse a form)."""
+    if _body_size(event) > limit:
+        return 413, ErrorBody(
+            error="payload_too_large",
+            message=f"the body must be at most {limit} bytes",
+            details=[FieldError(field="body", reason=f"larger than {limit} bytes")],
+        )
+    content_type = _content_type(event).strip().lower()
+    if event.get("body") and content_type and not content_type.startswith(content_types.APPLICATION_JSON):
+        return 415, ErrorBody(
+            error="unsupported_media_type",
+            message="send the body as JSON with Content-Type: application/json",
+            details=[FieldError(field="header.Content-Type", reason="must be application/json")],
+        )
+    return None
 
 
 @logger.inject_lambda_context(log_event=False)
@@ -293,11 +325,18 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     cast(Any, app).append_context(correlation_id=correlation_id)
     deps = dependencies.get()
     deps.idempotency.register_lambda_context(context)
-    if _body_size(event) > deps.settings.max_body_bytes:
-        result = _payload_too_large(deps.settings.max_body_bytes)
+    refused = _refused_before_routing(event, deps.settings.max_body_bytes)
+    if refused is not None:
+        status, error = refused
+        result: dict[str, Any] = {
+            "statusCode": status,
+            "body": error.model_dump_json(),
+            "isBase64Encoded": False,
+            "multiValueHeaders": {"Content-Type": [content_types.APPLICATION_JSON]},
+        }
     else:
         result = app.resolve(event, context)
-    headers = result.get("multiValueHeaders") or {}
+    headers: dict[str, list[str]] = result.get("multiValueHeaders") or {}
     headers[CORRELATION_HEADER] = [correlation_id]
     result["multiValueHeaders"] = headers
     return result

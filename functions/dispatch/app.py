@@ -3,7 +3,6 @@ the messages that should come back (partial batch response). A bad record never 
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
@@ -16,9 +15,9 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from notification_service.bootstrap import build_dispatch
+from notification_service.delivery_message import DeliveryRecord
 from notification_service.lazy import Lazy
-from notification_service.ports import DeliveryMessage
-from notification_service.service.dispatch import DispatchService
+from notification_service.service.dispatch import DispatchService, RoundInProgressElsewhere
 
 logger = Logger()
 tracer = Tracer()
@@ -26,32 +25,17 @@ processor = AsyncBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_
 dispatcher: Lazy[DispatchService] = Lazy(build_dispatch)
 
 
-class PoisonMessage(ValueError):
-    """A message body that is not a delivery message: it goes back and, after maxReceiveCount, to the DLQ."""
-
-
-def parse_message(record: SQSRecord) -> DeliveryMessage:
-    try:
-        body = json.loads(record.body)
-        return DeliveryMessage(
-            notification_id=str(body["notification_id"]),
-            round=int(body["round"]),
-            correlation_id=str(body.get("correlation_id") or record.message_id),
-        )
-    except (ValueError, KeyError, TypeError) as exc:
-        raise PoisonMessage(
-            f"message {record.message_id} is not a delivery message: {type(exc).__name__}"
-        ) from exc
-
-
 async def record_handler(record: SQSRecord) -> str:
-    message = parse_message(record)
+    message = DeliveryRecord.model_validate(record.raw_event).message()  # a poison body fails alone
     logger.thread_safe_append_keys(
         notification_id=message.notification_id, correlation_id=message.correlation_id, round=message.round
     )
     tracer.put_annotation("notification_id", message.notification_id)
     try:
         outcome = await dispatcher.get().dispatch(message)
+    except RoundInProgressElsewhere:
+        logger.info("round in progress in another worker; the message comes back later")
+        raise
     except Exception:
         logger.exception(
             "delivery round failed; the message will come back",

@@ -34,7 +34,9 @@ class Answer:
 
 
 class RunningStack:
-    def __init__(self, name: str, log_dir: Path, redis_url: str, env: dict[str, str]) -> None:
+    def __init__(
+        self, name: str, log_dir: Path, redis_url: str, env: dict[str, str], extra_args: tuple[str, ...] = ()
+    ) -> None:
         self.port = free_port()
         self.emulator_port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
@@ -61,6 +63,7 @@ class RunningStack:
                 "2",
                 "--pollers",
                 "1",
+                *extra_args,
             ],
             cwd=ROOT,
             env=environ,
@@ -140,8 +143,10 @@ def e2e_logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("e2e-logs")
 
 
-def _stack(name: str, logs: Path, redis_url: str, env: dict[str, str]) -> Iterator[RunningStack]:
-    running = RunningStack(name, logs, redis_url, env)
+def _stack(
+    name: str, logs: Path, redis_url: str, env: dict[str, str], extra_args: tuple[str, ...] = ()
+) -> Iterator[RunningStack]:
+    running = RunningStack(name, logs, redis_url, env, extra_args)
     yield running
     running.stop()
     assert running.process.returncode == 0, running.log_path.read_text()[-3000:]
@@ -160,3 +165,10 @@ def email_failing_stack(e2e_logs: Path, redis_url: str) -> Iterator[RunningStack
 @pytest.fixture(scope="session")
 def all_failing_stack(e2e_logs: Path, redis_url: str) -> Iterator[RunningStack]:
     yield from _stack("all-failing", e2e_logs, redis_url, {"MOCK_FAIL_CHANNELS": "email,sms,telegram"})
+
+
+@pytest.fixture(scope="session")
+def sinks_stack(e2e_logs: Path, redis_url: str) -> Iterator[RunningStack]:
+    """The real providers, pointed at local SMTP, Twilio and Telegram peers (`notifyctl local --sinks`)."""
+    inbox = e2e_logs / "sinks.jsonl"
+    yield from _stack("sinks", e2e_logs, redis_url, {}, ("--sinks", "--inbox", str(inbox)))

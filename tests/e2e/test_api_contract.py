@@ -96,8 +96,8 @@ def test_a_form_body_is_415(stack: RunningStack) -> None:
         raw=b"recipient=a",
         headers={"Content-Type": "application/x-www-form-urlencoded"},
     )
-    assert answer.status in {415, 422}
-    assert answer.json()["error"] in {"unsupported_media_type", "validation_error"}
+    assert answer.status == 415
+    assert answer.json()["error"] == "unsupported_media_type"
 
 
 def test_unknown_notification_is_404(stack: RunningStack) -> None:

@@ -60,8 +60,10 @@ class World:
         for channel in Channel:
             self.script(channel, transient(f"{channel.value} down"))
 
-    def dispatch(self, round_no: int, service: DispatchService | None = None) -> DispatchOutcome:
-        message = DeliveryMessage(NOTIFICATION_ID, round_no, CORRELATION_ID)
+    def dispatch(
+        self, round_no: int, service: DispatchService | None = None, receive_count: int = 1
+    ) -> DispatchOutcome:
+        message = DeliveryMessage(NOTIFICATION_ID, round_no, CORRELATION_ID, receive_count)
         return asyncio.run((service or self.service()).dispatch(message))
 
     def record(self) -> Notification:
@@ -263,8 +265,8 @@ def test_round_one_message_when_retrying_requeues_round_two_with_remaining_delay
     world.queue.sent.clear()
     world.clock.advance(1)
 
-    # WHEN the round-1 message arrives again (e.g. the round-2 enqueue may have been lost)
-    outcome = world.dispatch(1)
+    # WHEN the round-1 message comes back after a failure (the round-2 enqueue may have been lost)
+    outcome = world.dispatch(1, receive_count=2)
 
     # THEN round 2 is queued again with the time left until it is due, and nothing is sent
     assert outcome is DispatchOutcome.REQUEUED_NEXT_ROUND
@@ -273,13 +275,24 @@ def test_round_one_message_when_retrying_requeues_round_two_with_remaining_delay
     assert world.record().status is Status.RETRYING
 
 
+def test_a_first_delivery_duplicate_of_a_finished_round_is_dropped(world: World) -> None:
+    # GIVEN round 1 ended retrying and its round-2 message is queued
+    world.all_fail()
+    world.dispatch(1)
+    queued = len(world.queue.sent)
+    # WHEN a plain SQS duplicate of the round-1 message arrives (first receive)
+    # THEN it is dropped: duplicates do not multiply into extra round-2 messages
+    assert world.dispatch(1) is DispatchOutcome.DROPPED
+    assert len(world.queue.sent) == queued
+
+
 def test_requeue_after_the_due_time_has_no_delay(world: World) -> None:
     world.all_fail()
     world.dispatch(1)
     world.queue.sent.clear()
     world.clock.advance(60)
 
-    assert world.dispatch(1) is DispatchOutcome.REQUEUED_NEXT_ROUND
+    assert world.dispatch(1, receive_count=2) is DispatchOutcome.REQUEUED_NEXT_ROUND
     assert world.queue.sent == [(DeliveryMessage(NOTIFICATION_ID, 2, CORRELATION_ID), 0)]
 
 

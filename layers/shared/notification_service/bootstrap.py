@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 from notification_service.adapters.aws import dynamodb_client, sqs_client
 from notification_service.adapters.dynamodb_repository import DynamoDbNotificationRepository
+from notification_service.adapters.redis_delivery_ledger import RedisDeliveryLedger
 from notification_service.adapters.redis_idempotency import RedisIdempotency, redis_client
 from notification_service.adapters.redis_provider_health import RedisProviderHealth
 from notification_service.adapters.secrets import with_parameter_store_secrets
@@ -21,6 +22,7 @@ from notification_service.adapters.sqs_queue import SqsDeliveryQueue
 from notification_service.clock import utc_now
 from notification_service.domain.model import Channel
 from notification_service.ports import (
+    DeliveryLedger,
     DeliveryQueue,
     HealthCheck,
     IdempotencyGuard,
@@ -87,9 +89,11 @@ def build_dispatch(
     queue: DeliveryQueue | None = None,
     providers: Mapping[Channel, Provider] | None = None,
     provider_health: ProviderHealth | None = None,
+    ledger: DeliveryLedger | None = None,
     now: Callable[[], datetime] = utc_now,
 ) -> DispatchService:
     settings = settings or with_parameter_store_secrets(load_settings())
+    cache = redis_client(settings.redis_url)
     worker = f"{os.environ.get('AWS_LAMBDA_LOG_STREAM_NAME', 'local')}/{uuid.uuid4().hex[:8]}"
     return DispatchService(
         repository=repository or _repository(settings),
@@ -99,5 +103,6 @@ def build_dispatch(
         now=now,
         worker_id=worker,
         lease=timedelta(seconds=settings.dispatch_lease_seconds),
-        provider_health=provider_health or RedisProviderHealth(redis_client(settings.redis_url)),
+        provider_health=provider_health or RedisProviderHealth(cache),
+        ledger=ledger or RedisDeliveryLedger(cache),
     )

@@ -18,6 +18,7 @@ class DeliveryMessage:
     notification_id: str
     round: int
     correlation_id: str
+    receive_count: int = 1  # SQS's ApproximateReceiveCount: above 1, this copy came back after a failure
 
 
 class ClaimRejected(Exception):
@@ -83,6 +84,18 @@ class Provider(Protocol):
 
 class HealthCheck(Protocol):
     def check(self) -> None: ...
+
+
+class DeliveryLedger(Protocol):
+    """Which channels already delivered a notification, written right after the provider accepted it
+    and before the round's result is stored: a round that runs again (its result write failed, its
+    worker died) never sends again on such a channel."""
+
+    def delivered(self, notification_id: str, channel: Channel) -> str | None:
+        """The provider message id of an earlier delivery, if any."""
+        ...
+
+    def record(self, notification_id: str, channel: Channel, provider_message_id: str) -> None: ...
 
 
 class ProviderHealth(Protocol):

@@ -26,7 +26,8 @@ class Settings(BaseSettings):
 
     max_retry_attempts: int = Field(default=3, ge=1, le=20)
     retry_backoff_base: int = Field(default=2, ge=1, le=900)
-    dispatch_lease_seconds: int = Field(default=120, ge=5, le=900)
+    # at least the dispatch function timeout (60 s): a shorter lease could let a live round be taken over
+    dispatch_lease_seconds: int = Field(default=120, ge=60, le=900)
     idempotency_ttl_seconds: int = Field(default=86_400, ge=60)
     retention_days: int = Field(default=30, ge=1)
     max_body_bytes: int = Field(default=65_536, ge=1_024, le=262_144)

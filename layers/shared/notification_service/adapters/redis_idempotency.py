@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any, cast
 
 import redis
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
 from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyAlreadyInProgressError,
@@ -24,6 +25,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from notification_service.errors import DependencyUnavailable, IdempotencyKeyInFlight, IdempotencyKeyReused
 
 _REPLAYED = "__idempotency_replayed__"
+logger = Logger(child=True)
 
 
 def redis_client(url: str) -> redis.Redis:
@@ -81,8 +83,14 @@ class RedisIdempotency:
     def run(
         self, key: str, payload: dict[str, Any], action: Callable[[], dict[str, Any]]
     ) -> tuple[dict[str, Any], bool]:
+        done: list[dict[str, Any]] = []
+
+        def remembered() -> dict[str, Any]:
+            done.append(action())
+            return done[0]
+
         try:
-            result: dict[str, Any] = self._once(request={"key": key, "payload": payload}, action=action)
+            result: dict[str, Any] = self._once(request={"key": key, "payload": payload}, action=remembered)
         except IdempotencyValidationError:
             raise IdempotencyKeyReused(
                 "this Idempotency-Key was used with a different request body"
@@ -90,6 +98,11 @@ class RedisIdempotency:
         except IdempotencyAlreadyInProgressError:
             raise IdempotencyKeyInFlight("a request with this Idempotency-Key is still in progress") from None
         except IdempotencyPersistenceLayerError as exc:
+            if done:  # the action ran and its result stands; only remembering it failed
+                logger.warning(
+                    "idempotency record not saved after the request succeeded", extra={"reason": _cause(exc)}
+                )
+                return done[0], False
             raise DependencyUnavailable("redis", _cause(exc)) from exc
         except redis.RedisError as exc:
             raise DependencyUnavailable("redis", type(exc).__name__) from exc

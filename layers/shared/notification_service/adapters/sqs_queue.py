@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from notification_service.delivery_message import encode
 from notification_service.errors import DependencyUnavailable
 from notification_service.ports import DeliveryMessage
 
@@ -14,17 +14,6 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
 CORRELATION_ATTRIBUTE = "correlation_id"
-
-
-def encode(message: DeliveryMessage) -> str:
-    return json.dumps(
-        {
-            "notification_id": message.notification_id,
-            "round": message.round,
-            "correlation_id": message.correlation_id,
-        },
-        separators=(",", ":"),
-    )
 
 
 class SqsDeliveryQueue:

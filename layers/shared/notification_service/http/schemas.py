@@ -146,9 +146,38 @@ class NotificationRequest(BaseModel):
     @field_validator("metadata")
     @classmethod
     def _small(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        if value is not None and len(json.dumps(value, separators=(",", ":"))) > MAX_METADATA_BYTES:
+        if value is None:
+            return None
+        try:
+            size = len(json.dumps(value, separators=(",", ":"), allow_nan=False))
+        except ValueError:
+            raise ValueError("numbers must be finite (no NaN or Infinity)") from None
+        if size > MAX_METADATA_BYTES:
             raise ValueError(f"must be at most {MAX_METADATA_BYTES} bytes as JSON")
+        _check_storable(value, depth=1)
         return value
+
+
+MAX_METADATA_DEPTH = 16
+
+
+def _check_storable(value: Any, depth: int) -> None:
+    """What DynamoDB can store: nesting within bounds, numbers of at most 38 digits between 1e-130 and
+    1e125 in magnitude."""
+    if depth > MAX_METADATA_DEPTH:
+        raise ValueError(f"is nested deeper than {MAX_METADATA_DEPTH} levels")
+    if isinstance(value, dict):
+        for item in value.values():
+            _check_storable(item, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            _check_storable(item, depth + 1)
+    elif isinstance(value, bool):
+        return
+    elif isinstance(value, int) and abs(value) >= 10**38:
+        raise ValueError("holds an integer of more than 38 digits")
+    elif isinstance(value, float) and value != 0 and not 1e-130 < abs(value) < 1e125:
+        raise ValueError("holds a number out of range (1e-130 to 1e125)")
 
 
 class AcceptedNotification(BaseModel):

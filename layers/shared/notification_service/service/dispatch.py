@@ -16,13 +16,14 @@ from enum import StrEnum
 from aws_lambda_powertools import Logger
 
 from notification_service.domain.claim import LostClaim, why_claim_lost
-from notification_service.domain.delivery import DeliveryFailed, OutgoingMessage, SendOutcome
+from notification_service.domain.delivery import Delivered, DeliveryFailed, OutgoingMessage, SendOutcome
 from notification_service.domain.fallback import FailedVerdict, RetryVerdict, SentVerdict, run_round, verdict
 from notification_service.domain.model import Channel, Status
 from notification_service.domain.retry_policy import RetryPolicy
 from notification_service.errors import DependencyUnavailable
 from notification_service.ports import (
     ClaimRejected,
+    DeliveryLedger,
     DeliveryMessage,
     DeliveryQueue,
     LeaseLost,
@@ -58,8 +59,10 @@ class DispatchService:
         worker_id: str,
         lease: timedelta,
         provider_health: ProviderHealth | None = None,
+        ledger: DeliveryLedger | None = None,
     ) -> None:
         self._provider_health = provider_health
+        self._ledger = ledger
         self._repository = repository
         self._queue = queue
         self._providers = providers
@@ -129,6 +132,13 @@ class DispatchService:
         provider = self._providers.get(message.channel)
         if provider is None:
             return DeliveryFailed.permanent(f"no provider configured for {message.channel.value}")
+        earlier = await self._ledger_call("delivered", message.notification_id, message.channel)
+        if earlier is not None:
+            logger.warning(
+                "channel delivered before (its result write was lost): not sent again",
+                extra={"channel": message.channel.value},
+            )
+            return Delivered(str(earlier))
         try:
             outcome = await provider.send(message)
         except Exception as exc:  # a provider bug must not lose the round: count it as transient
@@ -136,8 +146,23 @@ class DispatchService:
                 "provider raised instead of classifying its failure", extra={"channel": message.channel.value}
             )
             return DeliveryFailed.transient(f"{message.channel.value} provider error: {type(exc).__name__}")
+        if isinstance(outcome, Delivered):
+            await self._ledger_call(
+                "record", message.notification_id, message.channel, outcome.provider_message_id
+            )
         await self._report_health(message.channel, outcome)
         return outcome
+
+    async def _ledger_call(self, operation: str, *args: object) -> object:
+        """The ledger narrows the resend window; when the cache is down, DynamoDB's conditions still
+        keep duplicates out and delivery goes on."""
+        if self._ledger is None:
+            return None
+        try:
+            return await asyncio.to_thread(getattr(self._ledger, operation), *args)
+        except DependencyUnavailable:
+            logger.warning("delivery ledger unavailable", extra={"operation": operation})
+            return None
 
     async def _report_health(self, channel: Channel, outcome: SendOutcome) -> None:
         if self._provider_health is None:
@@ -164,9 +189,11 @@ class DispatchService:
         )
         if reason is LostClaim.IN_PROGRESS:
             raise RoundInProgressElsewhere(f"round {message.round} of {current.id} is being worked on")
-        if reason is LostClaim.NEXT_ROUND_DUE:
-            # The round ended `retrying` but this message came back: the enqueue of the next round
-            # may have failed after the write. Enqueue it (again); a duplicate loses its claim.
+        if reason is LostClaim.NEXT_ROUND_DUE and message.receive_count > 1:
+            # The round ended `retrying` but this message came back after a failure: the enqueue of the
+            # next round may have failed after the write. Enqueue it again (a duplicate loses its
+            # claim). A first-delivery copy is a plain SQS duplicate and is dropped, so duplicates do
+            # not multiply from round to round.
             due = current.next_attempt_at or self._now()
             remaining = max(0, math.ceil((due - self._now()).total_seconds()))
             await self._enqueue_next(message, remaining)

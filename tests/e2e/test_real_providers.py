@@ -1,0 +1,72 @@
+"""With `--sinks`, the real SMTP, Twilio and Telegram providers deliver to local peers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from infra.sinks import LOCAL_TELEGRAM_TOKEN, LOCAL_TWILIO_TOKEN, read_inbox
+from tests.e2e.conftest import RunningStack
+from tests.e2e.test_delivery import SEED_BODY
+
+
+def inbox(stack: RunningStack) -> list[dict[str, object]]:
+    return read_inbox(Path(stack.log_path).parent / "sinks.jsonl")
+
+
+def test_the_seed_request_arrives_as_a_real_email(sinks_stack: RunningStack) -> None:
+    # GIVEN the seed's curl request WHEN it is delivered
+    notification_id = sinks_stack.post(SEED_BODY).json()["id"]
+    record = sinks_stack.wait_terminal(notification_id)
+    # THEN the SMTP sink got a mail with subject, body and the Message-ID recorded as provider id
+    assert (record["status"], record["channel_used"]) == ("sent", "email")
+    mail = next(m for m in inbox(sinks_stack) if m.get("message_id") == record["provider_message_id"])
+    assert mail["to"] == ["user@example.com"]
+    assert mail["subject"] == "Hello from notification service!"
+    assert mail["body"] == "Hello from notification service!"
+    assert str(record["provider_message_id"]).endswith("@example.com>")
+
+
+def test_a_refused_recipient_falls_back_to_sms_through_twilio(sinks_stack: RunningStack) -> None:
+    body = {
+        "recipient": {"email": "reject-me@example.com", "phone": "+447911123456"},
+        "message": "Order shipped",
+    }
+    record = sinks_stack.wait_terminal(sinks_stack.post(body).json()["id"])
+    assert (record["status"], record["channel_used"]) == ("sent", "sms")
+    first = record["attempts"][0]
+    assert (first["channel"], first["outcome"], first["failure_kind"]) == ("email", "failed", "permanent")
+    assert "550" in first["error"]
+    sms = next(m for m in inbox(sinks_stack) if m.get("sid") == record["provider_message_id"])
+    assert (sms["to"], sms["body"]) == ("+447911123456", "Order shipped")
+
+
+def test_telegram_goes_through_the_bot_api(sinks_stack: RunningStack) -> None:
+    body = {
+        "recipient": {"telegram_chat_id": "987654321"},
+        "message": "Hi on Telegram",
+        "channels": ["telegram"],
+    }
+    record = sinks_stack.wait_terminal(sinks_stack.post(body).json()["id"])
+    assert (record["status"], record["channel_used"]) == ("sent", "telegram")
+    assert any(m.get("to") == "987654321" and m["body"] == "Hi on Telegram" for m in inbox(sinks_stack))
+
+
+def test_a_message_too_long_for_every_requested_channel_is_422(sinks_stack: RunningStack) -> None:
+    answer = sinks_stack.post({"recipient": "+447911123456", "message": "x" * 1601, "channels": ["sms"]})
+    assert answer.status == 422
+    assert answer.json()["details"][0]["field"] == "message"
+
+
+def test_provider_tokens_never_reach_a_log_line(sinks_stack: RunningStack) -> None:
+    sinks_stack.wait_terminal(
+        sinks_stack.post(
+            {
+                "recipient": {"telegram_chat_id": "400400", "phone": "+447911120001"},
+                "message": "fails",
+                "channels": ["telegram", "sms"],
+            }
+        ).json()["id"]
+    )
+    text = sinks_stack.log_path.read_text()
+    for secret in (LOCAL_TELEGRAM_TOKEN, LOCAL_TELEGRAM_TOKEN.split(":")[1], LOCAL_TWILIO_TOKEN):
+        assert secret not in text

@@ -1,0 +1,69 @@
+"""The Redis-backed delivery ledger and provider health, and secrets read from SSM Parameter Store."""
+
+from __future__ import annotations
+
+import uuid
+
+import boto3
+import pytest
+
+from infra.emulator import Emulator, free_port
+from notification_service.adapters.redis_delivery_ledger import RedisDeliveryLedger
+from notification_service.adapters.redis_idempotency import redis_client
+from notification_service.adapters.redis_provider_health import RedisProviderHealth
+from notification_service.adapters.secrets import with_parameter_store_secrets
+from notification_service.domain.model import Channel
+from notification_service.errors import DependencyUnavailable
+from notification_service.settings import Settings
+
+
+def test_the_ledger_remembers_deliveries_per_channel(redis_url: str) -> None:
+    ledger = RedisDeliveryLedger(redis_client(redis_url), prefix=f"test-{uuid.uuid4().hex}:")
+    assert ledger.delivered("n-1", Channel.EMAIL) is None
+    ledger.record("n-1", Channel.EMAIL, "<id@example.com>")
+    assert ledger.delivered("n-1", Channel.EMAIL) == "<id@example.com>"
+    assert ledger.delivered("n-1", Channel.SMS) is None
+    assert ledger.delivered("n-2", Channel.EMAIL) is None
+
+
+def test_provider_health_reports_and_clears(redis_url: str) -> None:
+    client = redis_client(redis_url)
+    prefix = f"test-{uuid.uuid4().hex}:"
+    reporter, reader = RedisProviderHealth(client, prefix), RedisProviderHealth(client, prefix)
+    reporter.report(Channel.EMAIL, "SMTP authentication failed (535)")
+    assert reader.problems() == {Channel.EMAIL: "SMTP authentication failed (535)"}
+    reporter.report(Channel.EMAIL, None)
+    assert reader.problems() == {}
+
+
+def test_redis_down_is_a_dependency_error_for_both() -> None:
+    dead = redis_client(f"redis://127.0.0.1:{free_port()}/0")
+    with pytest.raises(DependencyUnavailable):
+        RedisDeliveryLedger(dead).delivered("n", Channel.SMS)
+    with pytest.raises(DependencyUnavailable):
+        RedisProviderHealth(dead).problems()
+
+
+def test_empty_secrets_are_read_from_parameter_store(emulator: Emulator) -> None:
+    # GIVEN provider secrets stored as SecureStrings under a prefix, one of them also set directly
+    prefix = f"/it-{uuid.uuid4().hex[:8]}"
+    ssm = boto3.client("ssm", endpoint_url=emulator.endpoint_url)
+    ssm.put_parameter(Name=f"{prefix}/telegram-bot-token", Value="123:from-ssm", Type="SecureString")
+    ssm.put_parameter(Name=f"{prefix}/smtp-password", Value="ssm-password", Type="SecureString")
+    settings = Settings(
+        table_name="t",
+        queue_url="q",
+        secrets_parameter_prefix=f"{prefix}/",
+        smtp_password="from-env",  # type: ignore[arg-type]
+    )
+    # WHEN the settings are completed from the store
+    completed = with_parameter_store_secrets(settings)
+    # THEN empty secrets come from SSM, a secret set in the environment wins, a missing one stays empty
+    assert completed.telegram_bot_token.get_secret_value() == "123:from-ssm"
+    assert completed.smtp_password.get_secret_value() == "from-env"
+    assert completed.twilio_auth_token.get_secret_value() == ""
+
+
+def test_without_a_prefix_nothing_is_read() -> None:
+    settings = Settings(table_name="t", queue_url="q")
+    assert with_parameter_store_secrets(settings) is settings
