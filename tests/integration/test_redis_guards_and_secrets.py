@@ -6,8 +6,6 @@ import uuid
 
 import boto3
 import pytest
-
-from infra.emulator import Emulator, free_port
 from notification_service.adapters.redis_delivery_ledger import RedisDeliveryLedger
 from notification_service.adapters.redis_idempotency import redis_client
 from notification_service.adapters.redis_provider_health import RedisProviderHealth
@@ -15,6 +13,8 @@ from notification_service.adapters.secrets import with_parameter_store_secrets
 from notification_service.domain.model import Channel
 from notification_service.errors import DependencyUnavailable
 from notification_service.settings import Settings
+
+from infra.emulator import Emulator, free_port
 
 
 def test_the_ledger_remembers_deliveries_per_channel(redis_url: str) -> None:

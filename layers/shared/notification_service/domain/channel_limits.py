@@ -10,8 +10,9 @@ MAX_LENGTH: dict[Channel, int] = {Channel.SMS: 1_600, Channel.TELEGRAM: 4_096, C
 
 _GSM7 = set(
     "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§"
-    "¿abcdefghijklmnopqrstuvwxyzäöñüà^{}\\[~]|€"
+    "¿abcdefghijklmnopqrstuvwxyzäöñüà"
 )
+_GSM7_EXTENSION = set("^{}\\[~]|€\f")  # two septets each
 
 
 def fits(channel: Channel, body: str) -> bool:
@@ -25,5 +26,10 @@ def too_long_reason(channel: Channel, body: str) -> str:
 def sms_segments(body: str) -> int:
     """GSM-7 texts take 160 characters in one segment (153 each when split); anything else is UCS-2:
     70 (67 when split)."""
-    single, multi = (160, 153) if set(body) <= _GSM7 else (70, 67)
-    return 1 if len(body) <= single else -(-len(body) // multi)
+    if set(body) <= _GSM7 | _GSM7_EXTENSION:
+        single, multi = 160, 153
+        units = len(body) + sum(1 for c in body if c in _GSM7_EXTENSION)  # escape + character
+    else:
+        single, multi = 70, 67
+        units = len(body)
+    return 1 if units <= single else -(-units // multi)

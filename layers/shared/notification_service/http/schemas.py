@@ -133,6 +133,13 @@ class NotificationRequest(BaseModel):
             )
         return value
 
+    @field_validator("subject")
+    @classmethod
+    def _one_line(cls, value: str | None) -> str | None:
+        if value is not None and ("\r" in value or "\n" in value):
+            raise ValueError("must be a single line (no line breaks)")
+        return value
+
     @field_validator("channels")
     @classmethod
     def _unique(cls, value: list[Channel]) -> list[Channel]:

@@ -68,7 +68,10 @@ class SmtpEmailProvider:
             validate_email(message.address)
         except InvalidAddress as exc:
             return DeliveryFailed.permanent(f"invalid email address: {exc}")
-        mail = self.build(message)
+        try:
+            mail = self.build(message)
+        except (ValueError, TypeError) as exc:  # a header the email package refuses to write
+            return DeliveryFailed.permanent(f"cannot build the mail: {type(exc).__name__}")
         try:
             await aiosmtplib.send(
                 mail,
@@ -116,4 +119,6 @@ def classify(exc: aiosmtplib.SMTPException) -> DeliveryFailed:
         return DeliveryFailed.permanent(reason) if exc.code >= 500 else DeliveryFailed.transient(reason)
     if "STARTTLS" in str(exc):  # aiosmtplib: "STARTTLS extension not supported by server"
         return DeliveryFailed.misconfigured("SMTP server does not offer STARTTLS (SMTP_TLS=starttls)")
+    if "AUTH" in str(exc):  # aiosmtplib: "SMTP AUTH extension not supported by server."
+        return DeliveryFailed.misconfigured("SMTP server does not offer AUTH but SMTP_USER is set")
     return DeliveryFailed.transient(f"SMTP error: {type(exc).__name__}")

@@ -167,9 +167,9 @@ class DispatchService:
     async def _report_health(self, channel: Channel, outcome: SendOutcome) -> None:
         if self._provider_health is None:
             return
-        problem = (
-            outcome.reason if isinstance(outcome, DeliveryFailed) and outcome.configuration_error else None
-        )
+        if isinstance(outcome, DeliveryFailed) and not outcome.configuration_error:
+            return  # a timeout says nothing about whether the configuration works again
+        problem = outcome.reason if isinstance(outcome, DeliveryFailed) else None
         try:
             await asyncio.to_thread(self._provider_health.report, channel, problem)
         except DependencyUnavailable:  # the cache is a window on health, never a reason to fail a round

@@ -1,0 +1,504 @@
+"""What keeps a delivery from going out twice or silently wrong: the delivery ledger, provider health
+and readiness, duplicate queue messages, undecodable API bodies and the delivery queue's message."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from notification_service.bootstrap import ApiDependencies
+from notification_service.delivery_message import DeliveryRecord, encode
+from notification_service.domain.delivery import DeliveryFailed
+from notification_service.domain.model import Channel, Notification, Outcome, Status
+from notification_service.domain.recipient import Recipient
+from notification_service.domain.retry_policy import RetryPolicy
+from notification_service.errors import DependencyUnavailable
+from notification_service.ports import DeliveryMessage, HealthCheck
+from notification_service.service.dispatch import DispatchOutcome, DispatchService
+from notification_service.service.notifications import NotificationService
+from notification_service.service.readiness import check_dependencies
+from pydantic import ValidationError
+
+from infra.lambda_runtime import LocalLambdaContext
+from tests.conftest import load_event
+from tests.fakes import FakeClock, FakeProvider, FakeQueue, FakeRepository, ok, transient
+from tests.unit.test_api_handler import Fakes, call, post
+from tests.unit.test_api_handler import api as api_module
+
+LEASE = timedelta(seconds=120)
+NOTIFICATION_ID = "n-1"
+CORRELATION_ID = "corr-1"
+
+
+# --- fakes of the cache-backed ports -----------------------------------------------------------------
+
+
+class FakeLedger:
+    """DeliveryLedger in a dict; `unavailable` makes every call fail as a Redis outage would."""
+
+    def __init__(self) -> None:
+        self.entries: dict[tuple[str, Channel], str] = {}
+        self.unavailable = False
+        self.calls: list[str] = []
+
+    def delivered(self, notification_id: str, channel: Channel) -> str | None:
+        self.calls.append("delivered")
+        self._available()
+        return self.entries.get((notification_id, channel))
+
+    def record(self, notification_id: str, channel: Channel, provider_message_id: str) -> None:
+        self.calls.append("record")
+        self._available()
+        self.entries[(notification_id, channel)] = provider_message_id
+
+    def _available(self) -> None:
+        if self.unavailable:
+            raise DependencyUnavailable("redis", "fake outage")
+
+
+class FakeProviderHealth:
+    """ProviderHealth that remembers every report; problems() answers the latest problem per channel."""
+
+    def __init__(self) -> None:
+        self.reports: list[tuple[Channel, str | None]] = []
+        self.current: dict[Channel, str] = {}
+        self.unavailable = False
+        self.problem_queries = 0
+
+    def report(self, channel: Channel, problem: str | None) -> None:
+        if self.unavailable:
+            raise DependencyUnavailable("redis", "fake outage")
+        self.reports.append((channel, problem))
+        if problem is None:
+            self.current.pop(channel, None)
+        else:
+            self.current[channel] = problem
+
+    def problems(self) -> dict[Channel, str]:
+        self.problem_queries += 1
+        if self.unavailable:
+            raise DependencyUnavailable("redis", "fake outage")
+        return dict(self.current)
+
+
+class Check:
+    """A HealthCheck that answers, or raises as its dependency would when down."""
+
+    def __init__(self, dependency: str, down: bool = False) -> None:
+        self.dependency = dependency
+        self.down = down
+
+    def check(self) -> None:
+        if self.down:
+            raise DependencyUnavailable(self.dependency, "connection refused")
+
+
+# --- a dispatch world --------------------------------------------------------------------------------
+
+
+@dataclass
+class World:
+    clock: FakeClock = field(default_factory=FakeClock)
+    repo: FakeRepository = field(default_factory=FakeRepository)
+    queue: FakeQueue = field(default_factory=FakeQueue)
+    ledger: FakeLedger = field(default_factory=FakeLedger)
+    health: FakeProviderHealth = field(default_factory=FakeProviderHealth)
+    providers: dict[Channel, FakeProvider] = field(
+        default_factory=lambda: {channel: FakeProvider(channel) for channel in Channel}
+    )
+
+    def add(
+        self, notification_id: str = NOTIFICATION_ID, channels: tuple[Channel, ...] = tuple(Channel)
+    ) -> None:
+        self.repo.add(
+            Notification(
+                id=notification_id,
+                recipient=Recipient(
+                    email="user@example.com", phone="+447911123456", telegram_chat_id="123456789"
+                ),
+                message="Hello from notification service!",
+                channels=channels,
+                correlation_id=CORRELATION_ID,
+                created_at=self.clock(),
+                updated_at=self.clock(),
+            )
+        )
+
+    def service(self) -> DispatchService:
+        return DispatchService(
+            repository=self.repo,
+            queue=self.queue,
+            providers=dict(self.providers),
+            policy=RetryPolicy(3, 2),
+            now=self.clock,
+            worker_id="w1",
+            lease=LEASE,
+            provider_health=self.health,
+            ledger=self.ledger,
+        )
+
+    def dispatch(
+        self, round_no: int, receive_count: int = 1, notification_id: str = NOTIFICATION_ID
+    ) -> DispatchOutcome:
+        message = DeliveryMessage(notification_id, round_no, CORRELATION_ID, receive_count)
+        return asyncio.run(self.service().dispatch(message))
+
+    def record(self, notification_id: str = NOTIFICATION_ID) -> Notification:
+        return self.repo.get(notification_id)
+
+    def calls(self) -> dict[Channel, int]:
+        return {channel: len(provider.sent) for channel, provider in self.providers.items()}
+
+
+@pytest.fixture
+def world() -> World:
+    w = World()
+    w.add()
+    return w
+
+
+# --- delivery ledger ---------------------------------------------------------------------------------
+
+
+def test_successful_send_is_written_to_the_ledger(world: World) -> None:
+    # WHEN round 1 runs and email delivers
+    outcome = world.dispatch(1)
+
+    # THEN the ledger holds email's provider id for this notification, and only email's
+    assert outcome is DispatchOutcome.SENT
+    assert world.ledger.entries == {(NOTIFICATION_ID, Channel.EMAIL): "fake-email-1"}
+    assert world.record().provider_message_id == "fake-email-1"
+
+
+def test_channel_the_ledger_says_delivered_is_not_sent_again(world: World) -> None:
+    # GIVEN an earlier run delivered email but its result write was lost: only the ledger knows
+    world.ledger.entries[(NOTIFICATION_ID, Channel.EMAIL)] = "smtp-id-from-before"
+
+    # WHEN round 1 runs (again)
+    outcome = world.dispatch(1)
+
+    # THEN no provider is asked, and the round ends sent via email with the earlier provider id
+    record = world.record()
+    assert outcome is DispatchOutcome.SENT
+    assert world.calls() == {Channel.EMAIL: 0, Channel.SMS: 0, Channel.TELEGRAM: 0}
+    assert record.status is Status.SENT
+    assert record.channel_used is Channel.EMAIL
+    assert record.provider_message_id == "smtp-id-from-before"
+    assert [(a.channel, a.outcome) for a in record.attempts] == [(Channel.EMAIL, Outcome.SENT)]
+
+
+def test_ledger_entry_of_another_notification_does_not_stop_a_send(world: World) -> None:
+    world.ledger.entries[("someone-else", Channel.EMAIL)] = "other-id"
+
+    assert world.dispatch(1) is DispatchOutcome.SENT
+    assert world.calls()[Channel.EMAIL] == 1
+    assert world.record().provider_message_id == "fake-email-1"
+
+
+def test_unavailable_ledger_does_not_stop_delivery(world: World) -> None:
+    # GIVEN the cache behind the ledger is down
+    world.ledger.unavailable = True
+
+    # WHEN round 1 runs
+    outcome = world.dispatch(1)
+
+    # THEN the ledger was tried (read and write), and email still went out
+    assert outcome is DispatchOutcome.SENT
+    assert world.ledger.calls == ["delivered", "record"]
+    assert world.calls()[Channel.EMAIL] == 1
+    assert world.record().status is Status.SENT
+    assert world.ledger.entries == {}
+
+
+# --- provider health ---------------------------------------------------------------------------------
+
+
+def test_configuration_error_is_reported_and_a_later_success_clears_it(world: World) -> None:
+    # GIVEN email's credentials are wrong in round 1 (and no other channel can deliver), fine later
+    world.add("n-2", channels=(Channel.EMAIL,))
+    world.providers[Channel.EMAIL].script = [DeliveryFailed.misconfigured("bad creds"), ok()]
+
+    # WHEN round 1 runs: email fails with a configuration error
+    first = world.dispatch(1, notification_id="n-2")
+
+    # THEN the problem is reported for email, and the round will be retried
+    assert first is DispatchOutcome.RETRYING
+    assert world.health.reports == [(Channel.EMAIL, "bad creds")]
+    assert world.health.problems() == {Channel.EMAIL: "bad creds"}
+
+    # WHEN round 2 runs and email delivers
+    world.clock.advance(2)
+    second = world.dispatch(2, notification_id="n-2")
+
+    # THEN email reports working again, and the problem is gone
+    assert second is DispatchOutcome.SENT
+    assert world.health.reports == [(Channel.EMAIL, "bad creds"), (Channel.EMAIL, None)]
+    assert world.health.problems() == {}
+
+
+def test_configuration_error_on_one_channel_and_success_on_the_next(world: World) -> None:
+    world.providers[Channel.EMAIL].script = [DeliveryFailed.misconfigured("bad creds")]
+
+    outcome = world.dispatch(1)
+
+    assert outcome is DispatchOutcome.SENT
+    assert world.record().channel_used is Channel.SMS
+    assert world.health.reports == [(Channel.EMAIL, "bad creds"), (Channel.SMS, None)]
+    assert world.health.problems() == {Channel.EMAIL: "bad creds"}
+
+
+def test_unavailable_provider_health_does_not_fail_the_round(world: World) -> None:
+    # GIVEN the cache behind provider health is down and email is misconfigured
+    world.health.unavailable = True
+    world.providers[Channel.EMAIL].script = [DeliveryFailed.misconfigured("bad creds")]
+
+    # WHEN round 1 runs
+    outcome = world.dispatch(1)
+
+    # THEN the round goes on to SMS and is written as sent
+    assert outcome is DispatchOutcome.SENT
+    assert world.record().status is Status.SENT
+    assert world.record().channel_used is Channel.SMS
+    assert world.health.reports == []
+
+
+def test_transient_failure_does_not_clear_a_configuration_problem(world: World) -> None:
+    # GIVEN email's credentials were reported wrong
+    world.add("n-2", channels=(Channel.EMAIL,))
+    world.providers[Channel.EMAIL].script = [DeliveryFailed.misconfigured("bad creds"), transient("timeout")]
+    world.dispatch(1, notification_id="n-2")
+
+    # WHEN the next email send times out
+    world.clock.advance(2)
+    world.dispatch(2, notification_id="n-2")
+
+    # THEN nothing showed the credentials work: the problem is still reported
+    assert world.health.problems() == {Channel.EMAIL: "bad creds"}
+
+
+# --- readiness ---------------------------------------------------------------------------------------
+
+
+def test_readiness_adds_a_reported_configuration_problem() -> None:
+    # GIVEN every dependency answers and email reported bad credentials
+    health = FakeProviderHealth()
+    health.report(Channel.EMAIL, "SMTP authentication failed (535)")
+    checks: dict[str, HealthCheck] = {"dynamodb": Check("dynamodb"), "redis": Check("redis")}
+
+    # WHEN readiness is checked
+    results = check_dependencies(checks, health)
+
+    # THEN the problem is named under its channel
+    assert results == {
+        "dynamodb": "ok",
+        "redis": "ok",
+        "email": "configuration error: SMTP authentication failed (535)",
+    }
+
+
+def test_readiness_does_not_ask_provider_health_when_redis_is_down() -> None:
+    health = FakeProviderHealth()
+    health.report(Channel.EMAIL, "bad creds")
+    checks: dict[str, HealthCheck] = {"dynamodb": Check("dynamodb"), "redis": Check("redis", down=True)}
+
+    results = check_dependencies(checks, health)
+
+    assert results == {"dynamodb": "ok", "redis": "unavailable: connection refused"}
+    assert health.problem_queries == 0
+
+
+def test_readiness_reports_redis_when_provider_health_cannot_be_read() -> None:
+    health = FakeProviderHealth()
+    health.unavailable = True
+    checks: dict[str, HealthCheck] = {"redis": Check("redis")}
+
+    results = check_dependencies(checks, health)
+
+    assert results == {"redis": "unavailable: fake outage"}
+    assert health.problem_queries == 1
+
+
+def test_readiness_without_provider_health_is_the_checks_alone() -> None:
+    assert check_dependencies({"sqs": Check("sqs")}) == {"sqs": "ok"}
+
+
+# --- duplicate queue messages ------------------------------------------------------------------------
+
+
+def test_first_delivery_duplicate_after_a_retrying_round_is_dropped(world: World) -> None:
+    # GIVEN round 1 failed on every channel, ended retrying, and queued round 2
+    for provider in world.providers.values():
+        provider.script = [transient()]
+    assert world.dispatch(1) is DispatchOutcome.RETRYING
+    queued = list(world.queue.sent)
+    assert [(m.round, delay) for m, delay in queued] == [(2, 2)]
+
+    # WHEN a plain SQS duplicate of the round-1 message arrives (first receive)
+    outcome = world.dispatch(1, receive_count=1)
+
+    # THEN it is dropped: nothing more is sent or queued
+    assert outcome is DispatchOutcome.DROPPED
+    assert world.queue.sent == queued
+    assert world.calls() == {Channel.EMAIL: 1, Channel.SMS: 1, Channel.TELEGRAM: 1}
+
+
+def test_redelivered_round_message_after_a_retrying_round_requeues_the_next_round(world: World) -> None:
+    # GIVEN round 1 ended retrying, due in 2 s
+    for provider in world.providers.values():
+        provider.script = [transient()]
+    assert world.dispatch(1) is DispatchOutcome.RETRYING
+    world.queue.sent.clear()
+
+    # WHEN the round-1 message comes back after a failed receive
+    outcome = world.dispatch(1, receive_count=2)
+
+    # THEN round 2 is queued again with the time still to wait, and nothing is sent
+    assert outcome is DispatchOutcome.REQUEUED_NEXT_ROUND
+    assert world.queue.sent == [(DeliveryMessage(NOTIFICATION_ID, 2, CORRELATION_ID), 2)]
+    assert world.calls() == {Channel.EMAIL: 1, Channel.SMS: 1, Channel.TELEGRAM: 1}
+
+
+# --- API handler: bodies that cannot be decoded ------------------------------------------------------
+
+
+@pytest.fixture
+def fakes() -> Iterator[Fakes]:
+    f = Fakes()
+    api_module.dependencies.set(
+        ApiDependencies(
+            settings=f.settings,
+            notifications=NotificationService(f.repository, f.queue, f.idempotency, f.clock),
+            idempotency=f.idempotency,
+            health_checks={"dynamodb": f.repository, "sqs": f.queue, "redis": f.idempotency},
+        )
+    )
+    yield f
+    api_module.dependencies.set(None)
+
+
+def base64_post(body: str) -> dict[str, Any]:
+    event = post(None, raw=body)
+    event["isBase64Encoded"] = True
+    return event
+
+
+def assert_nothing_stored(fakes: Fakes) -> None:
+    assert fakes.repository.items == {}
+    assert fakes.queue.sent == []
+
+
+def test_body_that_is_not_base64_is_400(fakes: Fakes, lambda_context: LocalLambdaContext) -> None:
+    status, _, answer = call(base64_post("!!!not base64"), lambda_context)
+
+    assert status == 400
+    assert answer["error"] == "bad_request"
+    assert answer["details"] == [{"field": "body", "reason": "not valid base64"}]
+    assert_nothing_stored(fakes)
+
+
+def test_base64_body_that_is_not_utf8_is_400(fakes: Fakes, lambda_context: LocalLambdaContext) -> None:
+    status, _, answer = call(base64_post(base64.b64encode(b"\xff\xfe").decode()), lambda_context)
+
+    assert status == 400
+    assert answer["error"] == "bad_request"
+    assert answer["details"] == [{"field": "body", "reason": "not valid UTF-8"}]
+    assert_nothing_stored(fakes)
+
+
+def test_valid_base64_json_body_is_accepted(fakes: Fakes, lambda_context: LocalLambdaContext) -> None:
+    body = json.dumps({"recipient": "u@example.com", "message": "hi ✓"}).encode()
+
+    status, _, answer = call(base64_post(base64.b64encode(body).decode()), lambda_context)
+
+    assert status == 202
+    assert fakes.repository.items[answer["id"]].message == "hi ✓"
+
+
+def test_nan_in_metadata_is_422_naming_metadata(fakes: Fakes, lambda_context: LocalLambdaContext) -> None:
+    raw = '{"recipient":"u@example.com","message":"hi","metadata":{"x":NaN}}'
+
+    status, _, answer = call(post(None, raw=raw), lambda_context)
+
+    assert status == 422
+    assert answer["error"] == "validation_error"
+    assert "metadata" in [d["field"] for d in answer["details"]], answer
+    assert_nothing_stored(fakes)
+
+
+def test_sample_invalid_post_names_every_bad_field(fakes: Fakes, lambda_context: LocalLambdaContext) -> None:
+    # GIVEN the sample invalid request: empty recipient, channels ["email", "email", "pigeon"]
+    event = load_event("api_post_invalid.json")
+
+    # WHEN it is posted
+    status, _, answer = call(event, lambda_context)
+
+    # THEN 422 names the recipient and the unknown channel by its position
+    fields = [d["field"] for d in answer["details"]]
+    assert status == 422
+    assert answer["error"] == "validation_error"
+    assert "recipient" in fields
+    assert "channels.2" in fields
+    assert_nothing_stored(fakes)
+
+
+# --- the delivery queue's message --------------------------------------------------------------------
+
+
+def sample_record() -> dict[str, Any]:
+    record: dict[str, Any] = load_event("sqs_dispatch.json")["Records"][0]
+    return record
+
+
+def test_sample_sqs_record_parses_into_a_delivery_message() -> None:
+    message = DeliveryRecord.model_validate(sample_record()).message()
+
+    assert message == DeliveryMessage(
+        notification_id="00000000-0000-4000-8000-000000000000",
+        round=1,
+        correlation_id="sample-correlation-id-0001",
+        receive_count=1,
+    )
+
+
+def test_record_body_without_round_is_rejected() -> None:
+    record = sample_record()
+    record["body"] = json.dumps({"notification_id": "n-1", "correlation_id": "c"})
+
+    with pytest.raises(ValidationError) as caught:
+        DeliveryRecord.model_validate(record)
+
+    assert ("body", "round") in [e["loc"] for e in caught.value.errors()]
+
+
+def test_record_without_correlation_id_falls_back_to_the_message_id() -> None:
+    record = sample_record()
+    record["body"] = json.dumps({"notification_id": "n-1", "round": 2})
+    record["attributes"]["ApproximateReceiveCount"] = "3"
+
+    message = DeliveryRecord.model_validate(record).message()
+
+    assert message == DeliveryMessage("n-1", 2, "059f36b4-87a3-44ab-83d2-661975830a7d", receive_count=3)
+
+
+def test_encoded_message_round_trips_through_a_record() -> None:
+    # GIVEN a delivery message as the service would enqueue it
+    original = DeliveryMessage("n-42", 3, "corr-42")
+
+    # WHEN it is encoded as the queue body and read back as an SQS record
+    record = sample_record()
+    record["body"] = encode(original)
+    decoded = DeliveryRecord.model_validate(record).message()
+
+    # THEN it is the same message (a first receive)
+    assert decoded == original
+    assert json.loads(encode(original)) == {
+        "notification_id": "n-42",
+        "round": 3,
+        "correlation_id": "corr-42",
+    }
