@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 SAM_VENV ?= .venv-sam
 
-.PHONY: setup run test test-unit test-integration test-e2e lint format template-check sam-cli clean
+.PHONY: setup run test test-unit test-integration test-e2e lint format template-check sam-cli bench clean
 
 setup:
 	@VENV=$(VENV) ./scripts/bootstrap.sh
@@ -47,6 +47,12 @@ sam-cli: $(SAM_VENV)/bin/sam
 template-check: setup sam-cli
 	$(SAM_VENV)/bin/sam validate --lint --region us-east-1 --template template.yaml
 	$(BIN)/cfn-lint template.yaml
+
+# Cold start, batch concurrency, end to end and cost, as ratios against baselines of the same run:
+# bench/results/latest.json, latest.md and latency.png. `sam build` first, for the deployment sizes.
+bench: setup sam-cli
+	$(SAM_VENV)/bin/sam build --template template.yaml >/dev/null 2>&1 || echo "sam build failed: no deployment sizes"
+	$(BIN)/notifyctl bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) .aws-sam .coverage .coverage.* htmlcov .pytest_cache .mypy_cache .ruff_cache

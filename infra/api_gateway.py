@@ -113,6 +113,9 @@ class InstancePool:
 class LocalApiGateway:
     def __init__(self, routes: list[tuple[ApiRoute, InstancePool]], host: str, port: int) -> None:
         self._routes = [(route_pattern(r), r, pool) for r, pool in routes]
+        self.invocations = 0  # function invocations and the time they took
+        self.invoke_seconds = 0.0
+        self._lock = threading.Lock()
         gateway = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -181,6 +184,7 @@ class LocalApiGateway:
             request.client_address[0],
             resource=route.path,
         )
+        started = time.perf_counter()
         try:
             result = pool.invoke(event)
             status, headers, payload = _to_http(result)
@@ -191,6 +195,9 @@ class LocalApiGateway:
                 {"Content-Type": ["application/json"]},
                 b'{"message": "Internal server error"}',
             )
+        with self._lock:
+            self.invocations += 1
+            self.invoke_seconds += time.perf_counter() - started
         self._reply(request, status, headers, b"" if method == "HEAD" else payload)
 
     @staticmethod

@@ -64,6 +64,13 @@ def main(argv: list[str] | None = None) -> int:
     invoke.add_argument("--event", "-e", required=True, help="JSON event file (see events/), or - for stdin")
     invoke.add_argument("--stack-name", default="notification-service-local")
 
+    bench = commands.add_parser("bench", help="measure cold start, batch concurrency, end to end and cost")
+    bench.add_argument("--notifications", type=int, default=1000)
+    bench.add_argument("--clients", type=int, default=8, help="concurrent HTTP clients")
+    bench.add_argument("--cold-runs", type=int, default=10)
+    bench.add_argument("--batch-repetitions", type=int, default=5)
+    bench.add_argument("--output", type=Path, default=None, help="default bench/results")
+
     emulator = commands.add_parser("emulator", help="run only the AWS API emulator (moto), in the foreground")
     emulator.add_argument("--host", default="127.0.0.1")
     emulator.add_argument("--port", type=int, default=4566)
@@ -84,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     if args.command == "invoke":
         return run_invoke(args.function, args.event, args.stack_name)
+    if args.command == "bench":
+        return run_bench(args)
     if args.command == "sinks":
         return list_sinks(args.inbox, args.channel, as_json=args.json)
     return run_emulator(args.host, args.port)
@@ -165,6 +174,20 @@ def list_sinks(inbox: Path, channel: str | None, *, as_json: bool) -> int:
         print(f"{item['received_at']}  {item['channel']:<8} to={to}{title}  {item['body'][:60]!r}")
     if not items and not as_json:
         print(f"nothing received yet ({inbox})")
+    return 0
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    from infra import bench  # matplotlib and friends only when benchmarking
+
+    report = bench.run(
+        notifications=args.notifications,
+        clients=args.clients,
+        cold_runs=args.cold_runs,
+        batch_repetitions=args.batch_repetitions,
+        output=args.output or bench.RESULTS,
+    )
+    print(bench.markdown(report))
     return 0
 
 

@@ -5,11 +5,46 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import socket
+import threading
+from collections import Counter
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlparse
 
 DEFAULT_REGION = "us-east-1"
+
+
+class RequestCounter:
+    """WSGI middleware counting the AWS requests the emulator serves, by service and operation
+    (from the SigV4 credential scope and X-Amz-Target): every process's calls, in one place."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.counts: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        key = operation_of(environ.get("HTTP_AUTHORIZATION", ""), environ.get("HTTP_X_AMZ_TARGET", ""))
+        with self._lock:
+            self.counts[key] += 1
+        return self.app(environ, start_response)
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self.counts)
+
+    def reset(self) -> None:
+        with self._lock:
+            self.counts.clear()
+
+
+def operation_of(authorization: str, target: str) -> str:
+    scope = re.search(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/", authorization)
+    service = scope.group(1) if scope else "unknown"
+    operation = target.rsplit(".", 1)[-1] if target else "other"
+    return f"{service}:{operation}"
 
 
 @dataclass
@@ -17,6 +52,15 @@ class Emulator:
     endpoint_url: str
     embedded: bool
     _server: object | None = None
+
+    def count_requests(self) -> RequestCounter:
+        """Count what the embedded server serves from now on."""
+        if self._server is None:
+            raise RuntimeError("only the embedded emulator can count its requests")
+        wsgi_server = self._server._server  # type: ignore[attr-defined]  # moto's werkzeug server
+        counter = RequestCounter(wsgi_server.app)
+        wsgi_server.app = counter
+        return counter
 
     def stop(self) -> None:
         if self._server is not None:

@@ -55,6 +55,7 @@ class LocalStack:
     workers: list[WorkerProcess] = field(default_factory=list)
     environment: dict[str, str] = field(default_factory=dict)
     sinks: Sinks | None = None
+    _saved_environment: dict[str, str] | None = None
 
     def start(self) -> LocalStack:
         try:
@@ -65,6 +66,7 @@ class LocalStack:
         return self
 
     def _start(self) -> None:
+        self._saved_environment = dict(os.environ)  # restored by stop(): a second stack starts clean
         if self.config.sinks:
             self.sinks = Sinks(Inbox(self.config.inbox)).start()
             os.environ.update(self.sinks.provider_environment())
@@ -178,6 +180,10 @@ class LocalStack:
         if self.sinks is not None:
             self.sinks.stop()
             self.sinks = None
+        if self._saved_environment is not None:
+            os.environ.clear()
+            os.environ.update(self._saved_environment)
+            self._saved_environment = None
 
 
 def function_environment(

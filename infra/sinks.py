@@ -284,13 +284,16 @@ class TelegramSink(_HttpPeer):
         "500500": (500, "Internal Server Error", None),
     }
 
-    def __init__(self, inbox: Inbox, token: str, port: int = 0) -> None:
+    def __init__(self, inbox: Inbox, token: str, port: int = 0, latency_seconds: float = 0) -> None:
         super().__init__(port)
         self.inbox = inbox
         self.token = token
+        self.latency_seconds = latency_seconds  # injected before every answer (benchmarks)
         self._ids = itertools.count(1)
 
     def handle(self, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, Any]]:
+        if self.latency_seconds:
+            time.sleep(self.latency_seconds)
         match = self._PATH.match(path.split("?", maxsplit=1)[0])
         if match is None:
             return 404, {"ok": False, "error_code": 404, "description": "Not Found"}

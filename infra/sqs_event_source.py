@@ -92,7 +92,9 @@ class SqsEventSource:
         self._invoke = invoke
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self.batches = 0
+        self.batches = 0  # invocations, the messages they carried and the time they took
+        self.messages = 0
+        self.invoke_seconds = 0.0
 
     def start(self) -> None:
         self._thread.start()
@@ -120,6 +122,7 @@ class SqsEventSource:
         if not messages:
             return 0
         event = to_sqs_event(messages, self._queue_arn, self._region)
+        started = time.perf_counter()
         try:
             result = self._invoke(event)
             failed = failed_message_ids(result, event, self._source.report_batch_item_failures)
@@ -134,6 +137,8 @@ class SqsEventSource:
                 Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(chunk)],
             )
         self.batches += 1
+        self.messages += len(messages)
+        self.invoke_seconds += time.perf_counter() - started
         return len(messages)
 
     def _receive(self) -> list[MessageTypeDef]:
