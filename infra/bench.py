@@ -31,7 +31,9 @@ from notification_service.delivery_message import encode
 from notification_service.ports import DeliveryMessage
 
 from infra.api_gateway import build_event
-from infra.local_stack import LocalStack, LocalStackConfig
+from infra.lambda_runtime import WorkerProcess
+from infra.local_stack import LocalStack, LocalStackConfig, function_environment
+from infra.provision import EnvironmentResolver
 from infra.sam_template import PROJECT_ROOT
 from infra.sinks import LOCAL_TELEGRAM_TOKEN, Inbox, TelegramSink
 
@@ -169,10 +171,23 @@ def batch(latency_seconds: float, repetitions: int) -> dict[str, Any]:
         "LAMBDA_TASK_ROOT": str(PROJECT_ROOT / "functions" / "dispatch"),
     }
     stack = LocalStack(LocalStackConfig(serve=False, emulator_port=0, stack_name="bench-batch"))
-    try:
-        with _environment(**env):
+    dispatch: WorkerProcess | None = None
+    with _environment(**env):  # the stack stops inside: it restores the environment it started in
+        try:
             stack.start()
-            api, dispatch = stack.instance("ApiFunction"), stack.instance("DispatchFunction")
+            assert stack.template is not None and stack.stack is not None
+            api = stack.instance("ApiFunction")
+            # the handler in its own process, as in Lambda: not sharing this one's GIL with the emulator
+            spec = stack.template.function("DispatchFunction")
+            resolver = EnvironmentResolver(stack.stack, stack.template)
+            dispatch = WorkerProcess(
+                spec,
+                function_environment(spec, resolver, dict(os.environ)),
+                spec.logical_id,
+                lambda _f, _s, _line: None,
+            )
+            dispatch.start()
+            dispatch.wait_ready()
 
             def accepted(count: int) -> list[str]:
                 body = {
@@ -196,9 +211,11 @@ def batch(latency_seconds: float, repetitions: int) -> dict[str, Any]:
             for _ in range(repetitions):
                 one.append(timed(1))
                 ten.append(timed(10))
-    finally:
-        stack.stop()
-        sink.stop()
+        finally:
+            if dispatch is not None:
+                dispatch.stop()
+            stack.stop()
+            sink.stop()
     return {
         "provider_latency_ms": _ms(latency_seconds),
         "repetitions": repetitions,

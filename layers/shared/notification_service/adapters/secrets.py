@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.utilities import parameters
 from pydantic import SecretStr
 
 from notification_service.errors import ConfigurationError
@@ -30,6 +29,8 @@ def with_parameter_store_secrets(settings: Settings) -> Settings:
     }
     if not wanted:
         return settings
+    from aws_lambda_powertools.utilities import parameters  # only when a secrets path is set
+
     try:
         found: dict[str, Any] = parameters.get_parameters_by_name(
             {name: {} for name in wanted.values()}, decrypt=True, max_age=CACHE_SECONDS, raise_on_error=False

@@ -8,10 +8,13 @@ so the records of one SQS batch progress concurrently.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import math
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import TypeVar
 
 from aws_lambda_powertools import Logger
 
@@ -34,6 +37,8 @@ from notification_service.ports import (
 )
 
 logger = Logger(child=True)
+T = TypeVar("T")
+BLOCKING_THREADS = 32  # a batch of 10, several adapter calls each
 
 
 class DispatchOutcome(StrEnum):
@@ -63,6 +68,7 @@ class DispatchService:
     ) -> None:
         self._provider_health = provider_health
         self._ledger = ledger
+        self._executor = ThreadPoolExecutor(max_workers=BLOCKING_THREADS, thread_name_prefix="dispatch-io")
         self._repository = repository
         self._queue = queue
         self._providers = providers
@@ -71,10 +77,19 @@ class DispatchService:
         self._worker_id = worker_id
         self._lease = lease
 
+    async def _blocking(self, function: Callable[..., T], *args: object) -> T:
+        """A blocking adapter call in this service's own threads (asyncio's default pool has
+        cpu_count + 4 threads: 6 on a 2-core Lambda, fewer than a batch of 10 needs), carrying the
+        caller's context (log keys)."""
+        context = contextvars.copy_context()
+        return await asyncio.get_running_loop().run_in_executor(
+            self._executor, lambda: context.run(function, *args)
+        )
+
     async def dispatch(self, message: DeliveryMessage) -> DispatchOutcome:
         now = self._now()
         try:
-            notification = await asyncio.to_thread(
+            notification = await self._blocking(
                 self._repository.claim_round,
                 message.notification_id,
                 message.round,
@@ -101,7 +116,7 @@ class DispatchService:
                 result = RoundResult(Status.FAILED, attempts)
                 outcome = DispatchOutcome.FAILED
         try:
-            await asyncio.to_thread(
+            await self._blocking(
                 self._repository.complete_round,
                 message.notification_id,
                 message.round,
@@ -159,7 +174,7 @@ class DispatchService:
         if self._ledger is None:
             return None
         try:
-            return await asyncio.to_thread(getattr(self._ledger, operation), *args)
+            return await self._blocking(getattr(self._ledger, operation), *args)
         except DependencyUnavailable:
             logger.warning("delivery ledger unavailable", extra={"operation": operation})
             return None
@@ -171,7 +186,7 @@ class DispatchService:
             return  # a timeout says nothing about whether the configuration works again
         problem = outcome.reason if isinstance(outcome, DeliveryFailed) else None
         try:
-            await asyncio.to_thread(self._provider_health.report, channel, problem)
+            await self._blocking(self._provider_health.report, channel, problem)
         except DependencyUnavailable:  # the cache is a window on health, never a reason to fail a round
             logger.warning("could not record provider health", extra={"channel": channel.value})
 
@@ -201,7 +216,7 @@ class DispatchService:
         return DispatchOutcome.DROPPED
 
     async def _enqueue_next(self, message: DeliveryMessage, delay_seconds: int) -> None:
-        await asyncio.to_thread(
+        await self._blocking(
             self._queue.enqueue,
             DeliveryMessage(message.notification_id, message.round + 1, message.correlation_id),
             delay_seconds,
