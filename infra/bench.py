@@ -98,19 +98,19 @@ def cold_start(runs: int) -> dict[str, Any]:
         "dispatch_ms": _ms(med["dispatch"]),
         "api_ratio": round(med["api"] / med["boto3"], 2),
         "dispatch_ratio": round(med["dispatch"] / med["boto3"], 2),
-        "deployment_mb": deployment_sizes(),
+        "deployment_kb": deployment_sizes(),
     }
 
 
 def deployment_sizes(build_dir: Path = PROJECT_ROOT / ".aws-sam" / "build") -> dict[str, float] | None:
-    """Sizes of what `sam build` made (`make bench` runs it first), or None without a build."""
+    """Sizes in KB of what `sam build` made (`make bench` runs it first), or None without a build."""
     if not build_dir.is_dir():
         return None
     sizes = {}
     for entry in sorted(build_dir.iterdir()):
         if entry.is_dir():
             total = sum(f.stat().st_size for f in entry.rglob("*") if f.is_file())
-            sizes[entry.name] = round(total / 1e6, 1)
+            sizes[entry.name] = round(total / 1e3, 1)
     return sizes
 
 
