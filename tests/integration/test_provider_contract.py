@@ -287,9 +287,9 @@ def test_one_client_serves_the_invocations_of_one_loop(peers: Peers) -> None:
     async def twice() -> list[SendOutcome]:
         message = OutgoingMessage("n", Channel.TELEGRAM, "123456789", "hi", None, "c")
         first = await provider.send(message)
-        client = provider._client
+        client = provider._client.get()
         second = await provider.send(message)
-        assert provider._client is client
+        assert provider._client.get() is client
         return [first, second]
 
     assert all(isinstance(o, Delivered) for o in asyncio.run(twice()))

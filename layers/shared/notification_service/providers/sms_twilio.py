@@ -13,6 +13,7 @@ from twilio.rest import Client
 from notification_service.domain.delivery import Delivered, DeliveryFailed, OutgoingMessage, SendOutcome
 from notification_service.domain.model import Channel
 from notification_service.domain.recipient import InvalidAddress, mask_phone, validate_phone
+from notification_service.providers.per_loop import PerLoop
 
 logger = Logger(child=True)
 
@@ -64,20 +65,14 @@ class TwilioSmsProvider:
         self._messaging_service_sid = messaging_service_sid
         self._api_base = api_base.rstrip("/")
         self._timeout = timeout_seconds
-        self._client: Client | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._client = PerLoop(self._new_client)  # and its aiohttp connection pool
 
-    def _client_for_this_loop(self) -> Client:
-        """One client (and aiohttp connection pool) per event loop: reused across the invocations of a
-        warm Lambda, whose loop powertools keeps; rebuilt when the loop changes."""
-        loop = asyncio.get_running_loop()
-        if self._client is None or self._loop is not loop:
-            client = Client(
-                self._account_sid, self._auth_token, http_client=AsyncTwilioHttpClient(timeout=self._timeout)
-            )
-            client.api.base_url = self._api_base
-            self._client, self._loop = client, loop
-        return self._client
+    def _new_client(self) -> Client:
+        client = Client(
+            self._account_sid, self._auth_token, http_client=AsyncTwilioHttpClient(timeout=self._timeout)
+        )
+        client.api.base_url = self._api_base
+        return client
 
     async def send(self, message: OutgoingMessage) -> SendOutcome:
         try:
@@ -92,7 +87,7 @@ class TwilioSmsProvider:
         try:
             # the twilio client does not bound a silent server: this does
             sent = await asyncio.wait_for(
-                self._client_for_this_loop().messages.create_async(to=to, body=message.body, **sender),
+                self._client.get().messages.create_async(to=to, body=message.body, **sender),
                 timeout=self._timeout,
             )
         except TwilioRestException as exc:

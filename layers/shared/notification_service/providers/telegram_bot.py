@@ -3,7 +3,6 @@ appears in a log line or an error message."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import httpx
@@ -12,6 +11,7 @@ from aws_lambda_powertools import Logger
 from notification_service.domain.delivery import Delivered, DeliveryFailed, OutgoingMessage, SendOutcome
 from notification_service.domain.model import Channel
 from notification_service.domain.recipient import InvalidAddress, mask_chat_id, validate_telegram_chat_id
+from notification_service.providers.per_loop import PerLoop
 
 logger = Logger(child=True)
 
@@ -24,16 +24,7 @@ class TelegramBotProvider:
     ) -> None:
         self._base_url = f"{api_base.rstrip('/')}/bot{token}/"
         self._timeout = timeout_seconds
-        self._client: httpx.AsyncClient | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-
-    def _client_for_this_loop(self) -> httpx.AsyncClient:
-        """Connections are reused across the invocations of a warm Lambda (powertools keeps its loop)."""
-        loop = asyncio.get_running_loop()
-        if self._client is None or self._loop is not loop:
-            self._client = httpx.AsyncClient(base_url=self._base_url, timeout=self._timeout)
-            self._loop = loop
-        return self._client
+        self._client = PerLoop(lambda: httpx.AsyncClient(base_url=self._base_url, timeout=self._timeout))
 
     async def send(self, message: OutgoingMessage) -> SendOutcome:
         try:
@@ -41,7 +32,7 @@ class TelegramBotProvider:
         except InvalidAddress as exc:
             return DeliveryFailed.permanent(f"invalid chat id: {exc}")
         try:
-            response = await self._client_for_this_loop().post(
+            response = await self._client.get().post(
                 "sendMessage", json={"chat_id": chat_id, "text": message.body}
             )
         except httpx.TimeoutException:
