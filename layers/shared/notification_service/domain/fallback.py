@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from notification_service.domain.channel_limits import fits, too_long_reason
-from notification_service.domain.delivery import Delivered, OutgoingMessage, SendOutcome
-from notification_service.domain.model import Attempt, Channel, FailureKind, Notification, Outcome
+from notification_service.domain.delivery import Delivered, DeliveryFailed, OutgoingMessage, SendOutcome
+from notification_service.domain.model import Attempt, Channel, Notification, Outcome
 from notification_service.domain.retry_policy import RetryPolicy
 
 Send = Callable[[OutgoingMessage], Awaitable[SendOutcome]]
@@ -36,31 +36,21 @@ async def run_round(notification: Notification, round_no: int, send: Send, now: 
         if channel in given_up:
             attempts.append(_skipped(round_no, channel, started, "failed permanently in an earlier round"))
             continue
-        if not fits(channel, notification.message):
-            reason = too_long_reason(channel, notification.message)
-            attempts.append(
-                Attempt(
-                    round_no,
-                    channel,
-                    Outcome.FAILED,
-                    started,
-                    started,
-                    error=reason,
-                    failure_kind=FailureKind.PERMANENT,
+        if fits(channel, notification.message):
+            outcome = await send(
+                OutgoingMessage(
+                    notification_id=notification.id,
+                    channel=channel,
+                    address=address,
+                    body=notification.message,
+                    subject=notification.subject,
+                    correlation_id=notification.correlation_id,
                 )
             )
-            continue
-        outcome = await send(
-            OutgoingMessage(
-                notification_id=notification.id,
-                channel=channel,
-                address=address,
-                body=notification.message,
-                subject=notification.subject,
-                correlation_id=notification.correlation_id,
-            )
-        )
-        finished = now()
+            finished = now()
+        else:  # no send at all: the channel cannot carry this message
+            outcome = DeliveryFailed.permanent(too_long_reason(channel, notification.message))
+            finished = started
         if isinstance(outcome, Delivered):
             attempts.append(
                 Attempt(
