@@ -18,6 +18,7 @@ from notification_service.errors import (
     NotificationNotFound,
 )
 from notification_service.ports import ClaimRejected, DeliveryMessage, LeaseLost, RoundResult
+from notification_service.settings import Settings
 
 
 class FakeClock:
@@ -180,3 +181,14 @@ def transient(reason: str = "timeout") -> DeliveryFailed:
 
 def permanent(reason: str = "invalid address") -> DeliveryFailed:
     return DeliveryFailed.permanent(reason)
+
+
+class ApiFakes:
+    """What stands behind ApiFunction in its unit tests (installed by the `api_fakes` fixture)."""
+
+    def __init__(self) -> None:
+        self.repository = FakeRepository()
+        self.queue = FakeQueue()
+        self.idempotency = FakeIdempotency()
+        self.clock = FakeClock()
+        self.settings = Settings(table_name="t", queue_url="q", max_body_bytes=2048)

@@ -3,45 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from notification_service.bootstrap import ApiDependencies
 from notification_service.domain.model import Status
-from notification_service.service.notifications import NotificationService
-from notification_service.settings import Settings
 
 from infra.lambda_runtime import LocalLambdaContext
 from tests.conftest import load_event
-from tests.fakes import FakeClock, FakeIdempotency, FakeQueue, FakeRepository
+from tests.fakes import ApiFakes
 from tests.handlers import load_function_module
 
 api = load_function_module("api")
-
-
-class Fakes:
-    def __init__(self) -> None:
-        self.repository = FakeRepository()
-        self.queue = FakeQueue()
-        self.idempotency = FakeIdempotency()
-        self.clock = FakeClock()
-        self.settings = Settings(table_name="t", queue_url="q", max_body_bytes=2048)
-
-
-@pytest.fixture
-def fakes() -> Iterator[Fakes]:
-    f = Fakes()
-    api.dependencies.set(
-        ApiDependencies(
-            settings=f.settings,
-            notifications=NotificationService(f.repository, f.queue, f.idempotency, f.clock),
-            idempotency=f.idempotency,
-            health_checks={"dynamodb": f.repository, "sqs": f.queue, "redis": f.idempotency},
-        )
-    )
-    yield f
-    api.dependencies.set(None)
 
 
 def call(event: dict[str, Any], context: LocalLambdaContext) -> tuple[int, dict[str, list[str]], Any]:
@@ -59,22 +31,24 @@ def post(body: Any, headers: dict[str, str] | None = None, raw: str | None = Non
     return event
 
 
-def test_seed_post_is_accepted_stored_and_queued(fakes: Fakes, lambda_context: LocalLambdaContext) -> None:
+def test_seed_post_is_accepted_stored_and_queued(
+    api_fakes: ApiFakes, lambda_context: LocalLambdaContext
+) -> None:
     # GIVEN the seed's sample request WHEN it is posted
     status, headers, body = call(load_event("api_post_notification.json"), lambda_context)
     # THEN 202 with id, pending status and creation time; the record is stored and round 1 queued
     assert status == 202
     assert body["status"] == "pending"
     assert body["created_at"].endswith("Z")
-    stored = fakes.repository.items[body["id"]]
+    stored = api_fakes.repository.items[body["id"]]
     assert stored.status is Status.PENDING
     assert stored.correlation_id == "sample-correlation-id-0001"
-    assert [(m.notification_id, m.round, d) for m, d in fakes.queue.sent] == [(body["id"], 1, 0)]
+    assert [(m.notification_id, m.round, d) for m, d in api_fakes.queue.sent] == [(body["id"], 1, 0)]
     assert headers["X-Correlation-ID"] == ["sample-correlation-id-0001"]
     assert headers["Location"] == [f"/api/v1/notifications/{body['id']}"]
 
 
-def test_get_answers_status_and_history(fakes: Fakes, lambda_context: LocalLambdaContext) -> None:
+def test_get_answers_status_and_history(api_fakes: ApiFakes, lambda_context: LocalLambdaContext) -> None:
     _, _, accepted = call(load_event("api_post_notification.json"), lambda_context)
     event = load_event("api_get_notification.json")
     event["path"] = f"/api/v1/notifications/{accepted['id']}"
@@ -87,21 +61,23 @@ def test_get_answers_status_and_history(fakes: Fakes, lambda_context: LocalLambd
     assert body["recipient"]["email"] == "user@example.com"
 
 
-def test_unknown_id_is_404_json(fakes: Fakes, lambda_context: LocalLambdaContext) -> None:
+def test_unknown_id_is_404_json(api_fakes: ApiFakes, lambda_context: LocalLambdaContext) -> None:
     status, headers, body = call(load_event("api_get_notification.json"), lambda_context)
     assert status == 404
     assert body["error"] == "not_found"
     assert "X-Correlation-ID" in headers
 
 
-def test_unknown_route_is_404_json(fakes: Fakes, lambda_context: LocalLambdaContext) -> None:
+def test_unknown_route_is_404_json(api_fakes: ApiFakes, lambda_context: LocalLambdaContext) -> None:
     event = load_event("api_get_health.json")
     event["path"] = "/nope"
     status, _, body = call(event, lambda_context)
     assert (status, body["error"]) == (404, "not_found")
 
 
-def test_correlation_id_is_generated_when_absent(fakes: Fakes, lambda_context: LocalLambdaContext) -> None:
+def test_correlation_id_is_generated_when_absent(
+    api_fakes: ApiFakes, lambda_context: LocalLambdaContext
+) -> None:
     event = load_event("api_get_health.json")
     status, headers, body = call(event, lambda_context)
     assert status == 200
@@ -128,24 +104,24 @@ def test_correlation_id_is_generated_when_absent(fakes: Fakes, lambda_context: L
     ],
 )
 def test_bad_input_is_422_naming_the_field(
-    fakes: Fakes, lambda_context: LocalLambdaContext, body: Any, field: str
+    api_fakes: ApiFakes, lambda_context: LocalLambdaContext, body: Any, field: str
 ) -> None:
     status, _, answer = call(post(body), lambda_context)
     assert status == 422
     assert answer["error"] == "validation_error"
     assert field in [d["field"] for d in answer["details"]], answer
-    assert fakes.repository.items == {}
-    assert fakes.queue.sent == []
+    assert api_fakes.repository.items == {}
+    assert api_fakes.queue.sent == []
 
 
-def test_malformed_json_is_422_on_body(fakes: Fakes, lambda_context: LocalLambdaContext) -> None:
+def test_malformed_json_is_422_on_body(api_fakes: ApiFakes, lambda_context: LocalLambdaContext) -> None:
     status, _, answer = call(post(None, raw='{"recipient": '), lambda_context)
     assert status == 422
     assert answer["details"][0]["field"] == "body"
     assert answer["details"][0]["reason"].startswith("malformed JSON")
 
 
-def test_oversize_body_is_413(fakes: Fakes, lambda_context: LocalLambdaContext) -> None:
+def test_oversize_body_is_413(api_fakes: ApiFakes, lambda_context: LocalLambdaContext) -> None:
     status, headers, answer = call(
         post({"recipient": "u@example.com", "message": "x" * 3000}), lambda_context
     )
@@ -154,14 +130,14 @@ def test_oversize_body_is_413(fakes: Fakes, lambda_context: LocalLambdaContext) 
     assert "X-Correlation-ID" in headers
 
 
-def test_non_json_content_type_is_415(fakes: Fakes, lambda_context: LocalLambdaContext) -> None:
+def test_non_json_content_type_is_415(api_fakes: ApiFakes, lambda_context: LocalLambdaContext) -> None:
     event = post({"recipient": "u@example.com", "message": "x"}, headers={"Content-Type": "text/csv"})
     status, _, answer = call(event, lambda_context)
     assert (status, answer["error"]) == (415, "unsupported_media_type")
 
 
 def test_idempotent_replay_answers_the_same_notification(
-    fakes: Fakes, lambda_context: LocalLambdaContext
+    api_fakes: ApiFakes, lambda_context: LocalLambdaContext
 ) -> None:
     # GIVEN a request with an Idempotency-Key
     event = load_event("api_post_notification_idempotent.json")
@@ -175,11 +151,13 @@ def test_idempotent_replay_answers_the_same_notification(
     assert again == first
     assert "Idempotency-Replayed" not in first_headers
     assert again_headers["Idempotency-Replayed"] == ["true"]
-    assert len(fakes.repository.items) == 1
-    assert len(fakes.queue.sent) == 1
+    assert len(api_fakes.repository.items) == 1
+    assert len(api_fakes.queue.sent) == 1
 
 
-def test_idempotency_key_with_other_body_is_422(fakes: Fakes, lambda_context: LocalLambdaContext) -> None:
+def test_idempotency_key_with_other_body_is_422(
+    api_fakes: ApiFakes, lambda_context: LocalLambdaContext
+) -> None:
     call(load_event("api_post_notification_idempotent.json"), lambda_context)
     event = load_event("api_post_notification_idempotent.json")
     event["body"] = json.dumps({"recipient": "other@example.com", "message": "different"})
@@ -189,9 +167,9 @@ def test_idempotency_key_with_other_body_is_422(fakes: Fakes, lambda_context: Lo
 
 
 def test_idempotency_key_in_flight_is_409_with_retry_after(
-    fakes: Fakes, lambda_context: LocalLambdaContext
+    api_fakes: ApiFakes, lambda_context: LocalLambdaContext
 ) -> None:
-    fakes.idempotency.in_flight.add("order-1234-shipped")
+    api_fakes.idempotency.in_flight.add("order-1234-shipped")
     status, headers, answer = call(load_event("api_post_notification_idempotent.json"), lambda_context)
     assert (status, answer["error"]) == (409, "idempotency_key_in_flight")
     assert headers["Retry-After"] == ["1"]
@@ -199,7 +177,7 @@ def test_idempotency_key_in_flight_is_409_with_retry_after(
 
 @pytest.mark.parametrize(("key", "status"), [("k" * 255, 202), ("k" * 256, 400)])
 def test_idempotency_key_length(
-    fakes: Fakes, lambda_context: LocalLambdaContext, key: str, status: int
+    api_fakes: ApiFakes, lambda_context: LocalLambdaContext, key: str, status: int
 ) -> None:
     got, _, answer = call(
         post({"recipient": "u@example.com", "message": "x"}, {"Idempotency-Key": key}), lambda_context
@@ -207,8 +185,10 @@ def test_idempotency_key_length(
     assert got == status, answer
 
 
-def test_dependency_outage_is_503_with_retry_after(fakes: Fakes, lambda_context: LocalLambdaContext) -> None:
-    fakes.queue.unavailable = True
+def test_dependency_outage_is_503_with_retry_after(
+    api_fakes: ApiFakes, lambda_context: LocalLambdaContext
+) -> None:
+    api_fakes.queue.unavailable = True
     status, headers, answer = call(load_event("api_post_notification.json"), lambda_context)
     assert (status, answer["error"]) == (503, "service_unavailable")
     assert "sqs" in answer["message"]
@@ -216,28 +196,30 @@ def test_dependency_outage_is_503_with_retry_after(fakes: Fakes, lambda_context:
 
 
 def test_unexpected_error_is_500_without_stack_trace(
-    fakes: Fakes, lambda_context: LocalLambdaContext, monkeypatch: pytest.MonkeyPatch
+    api_fakes: ApiFakes, lambda_context: LocalLambdaContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def boom(_notification_id: str) -> None:
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr(fakes.repository, "get", boom)
+    monkeypatch.setattr(api_fakes.repository, "get", boom)
     status, _, answer = call(load_event("api_get_notification.json"), lambda_context)
     assert (status, answer["error"]) == (500, "internal_error")
     assert "secret internals" not in json.dumps(answer)
 
 
-def test_ready_names_the_failed_dependency(fakes: Fakes, lambda_context: LocalLambdaContext) -> None:
+def test_ready_names_the_failed_dependency(api_fakes: ApiFakes, lambda_context: LocalLambdaContext) -> None:
     event = load_event("api_get_health.json")
     event["path"] = "/ready"
     assert call(event, lambda_context)[0] == 200
-    fakes.idempotency.unavailable = True
+    api_fakes.idempotency.unavailable = True
     status, _, body = call(event, lambda_context)
     assert status == 503
     assert body["checks"] == {"dynamodb": "ok", "sqs": "ok", "redis": "unavailable: fake outage"}
 
 
-def test_openapi_and_swagger_are_served_offline(fakes: Fakes, lambda_context: LocalLambdaContext) -> None:
+def test_openapi_and_swagger_are_served_offline(
+    api_fakes: ApiFakes, lambda_context: LocalLambdaContext
+) -> None:
     event = load_event("api_get_health.json")
     event["path"] = "/openapi.json"
     status, _, schema = call(event, lambda_context)

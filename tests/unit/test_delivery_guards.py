@@ -6,13 +6,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from notification_service.bootstrap import ApiDependencies
 from notification_service.delivery_message import DeliveryRecord, encode
 from notification_service.domain.delivery import DeliveryFailed
 from notification_service.domain.model import Channel, Notification, Outcome, Status
@@ -21,15 +19,13 @@ from notification_service.domain.retry_policy import RetryPolicy
 from notification_service.errors import DependencyUnavailable
 from notification_service.ports import DeliveryMessage, HealthCheck
 from notification_service.service.dispatch import DispatchOutcome, DispatchService
-from notification_service.service.notifications import NotificationService
 from notification_service.service.readiness import check_dependencies
 from pydantic import ValidationError
 
 from infra.lambda_runtime import LocalLambdaContext
 from tests.conftest import load_event
-from tests.fakes import FakeClock, FakeProvider, FakeQueue, FakeRepository, ok, transient
-from tests.unit.test_api_handler import Fakes, call, post
-from tests.unit.test_api_handler import api as api_module
+from tests.fakes import ApiFakes, FakeClock, FakeProvider, FakeQueue, FakeRepository, ok, transient
+from tests.unit.test_api_handler import call, post
 
 LEASE = timedelta(seconds=120)
 NOTIFICATION_ID = "n-1"
@@ -367,60 +363,47 @@ def test_redelivered_round_message_after_a_retrying_round_requeues_the_next_roun
 # --- API handler: bodies that cannot be decoded ------------------------------------------------------
 
 
-@pytest.fixture
-def fakes() -> Iterator[Fakes]:
-    f = Fakes()
-    api_module.dependencies.set(
-        ApiDependencies(
-            settings=f.settings,
-            notifications=NotificationService(f.repository, f.queue, f.idempotency, f.clock),
-            idempotency=f.idempotency,
-            health_checks={"dynamodb": f.repository, "sqs": f.queue, "redis": f.idempotency},
-        )
-    )
-    yield f
-    api_module.dependencies.set(None)
-
-
 def base64_post(body: str) -> dict[str, Any]:
     event = post(None, raw=body)
     event["isBase64Encoded"] = True
     return event
 
 
-def assert_nothing_stored(fakes: Fakes) -> None:
-    assert fakes.repository.items == {}
-    assert fakes.queue.sent == []
+def assert_nothing_stored(api_fakes: ApiFakes) -> None:
+    assert api_fakes.repository.items == {}
+    assert api_fakes.queue.sent == []
 
 
-def test_body_that_is_not_base64_is_400(fakes: Fakes, lambda_context: LocalLambdaContext) -> None:
+def test_body_that_is_not_base64_is_400(api_fakes: ApiFakes, lambda_context: LocalLambdaContext) -> None:
     status, _, answer = call(base64_post("!!!not base64"), lambda_context)
 
     assert status == 400
     assert answer["error"] == "bad_request"
     assert answer["details"] == [{"field": "body", "reason": "not valid base64"}]
-    assert_nothing_stored(fakes)
+    assert_nothing_stored(api_fakes)
 
 
-def test_base64_body_that_is_not_utf8_is_400(fakes: Fakes, lambda_context: LocalLambdaContext) -> None:
+def test_base64_body_that_is_not_utf8_is_400(api_fakes: ApiFakes, lambda_context: LocalLambdaContext) -> None:
     status, _, answer = call(base64_post(base64.b64encode(b"\xff\xfe").decode()), lambda_context)
 
     assert status == 400
     assert answer["error"] == "bad_request"
     assert answer["details"] == [{"field": "body", "reason": "not valid UTF-8"}]
-    assert_nothing_stored(fakes)
+    assert_nothing_stored(api_fakes)
 
 
-def test_valid_base64_json_body_is_accepted(fakes: Fakes, lambda_context: LocalLambdaContext) -> None:
+def test_valid_base64_json_body_is_accepted(api_fakes: ApiFakes, lambda_context: LocalLambdaContext) -> None:
     body = json.dumps({"recipient": "u@example.com", "message": "hi ✓"}).encode()
 
     status, _, answer = call(base64_post(base64.b64encode(body).decode()), lambda_context)
 
     assert status == 202
-    assert fakes.repository.items[answer["id"]].message == "hi ✓"
+    assert api_fakes.repository.items[answer["id"]].message == "hi ✓"
 
 
-def test_nan_in_metadata_is_422_naming_metadata(fakes: Fakes, lambda_context: LocalLambdaContext) -> None:
+def test_nan_in_metadata_is_422_naming_metadata(
+    api_fakes: ApiFakes, lambda_context: LocalLambdaContext
+) -> None:
     raw = '{"recipient":"u@example.com","message":"hi","metadata":{"x":NaN}}'
 
     status, _, answer = call(post(None, raw=raw), lambda_context)
@@ -428,10 +411,12 @@ def test_nan_in_metadata_is_422_naming_metadata(fakes: Fakes, lambda_context: Lo
     assert status == 422
     assert answer["error"] == "validation_error"
     assert "metadata" in [d["field"] for d in answer["details"]], answer
-    assert_nothing_stored(fakes)
+    assert_nothing_stored(api_fakes)
 
 
-def test_sample_invalid_post_names_every_bad_field(fakes: Fakes, lambda_context: LocalLambdaContext) -> None:
+def test_sample_invalid_post_names_every_bad_field(
+    api_fakes: ApiFakes, lambda_context: LocalLambdaContext
+) -> None:
     # GIVEN the sample invalid request: empty recipient, channels ["email", "email", "pigeon"]
     event = load_event("api_post_invalid.json")
 
@@ -444,7 +429,7 @@ def test_sample_invalid_post_names_every_bad_field(fakes: Fakes, lambda_context:
     assert answer["error"] == "validation_error"
     assert "recipient" in fields
     assert "channels.2" in fields
-    assert_nothing_stored(fakes)
+    assert_nothing_stored(api_fakes)
 
 
 # --- the delivery queue's message --------------------------------------------------------------------
