@@ -54,6 +54,14 @@ def main(argv: list[str] | None = None) -> int:
         help="start local SMTP, Twilio and Telegram peers and send through the real providers",
     )
 
+    local.add_argument(
+        "--schedule-every",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="run scheduled functions (the sweeper) this often instead of their template rate",
+    )
+
     sinks = commands.add_parser("sinks", help="list what the local peers (notifyctl local --sinks) received")
     sinks.add_argument("--channel", choices=["email", "sms", "telegram"])
     sinks.add_argument("--json", action="store_true", help="one JSON object per line")
@@ -87,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
                 dispatch_pollers=args.pollers,
                 sinks=args.sinks,
                 inbox=args.inbox,
+                schedule_period_seconds=args.schedule_every,
             )
         )
     if args.command == "invoke":

@@ -22,6 +22,7 @@ from infra.provision import (
 )
 from infra.redis_server import RedisHandle, ensure_redis
 from infra.sam_template import ApiRoute
+from infra.schedule_source import ScheduleSource
 from infra.sinks import DEFAULT_INBOX, Inbox, Sinks
 from infra.sqs_event_source import SqsEventSource
 
@@ -41,6 +42,7 @@ class LocalStackConfig:
     serve: bool = True
     sinks: bool = False  # start the SMTP / Twilio / Telegram peers and point the real providers at them
     inbox: Path = DEFAULT_INBOX
+    schedule_period_seconds: float | None = None  # None: each schedule's own rate from template.yaml
 
 
 @dataclass
@@ -52,6 +54,7 @@ class LocalStack:
     template: sam_template.SamTemplate | None = None
     gateway: LocalApiGateway | None = None
     pollers: list[SqsEventSource] = field(default_factory=list)
+    schedules: list[ScheduleSource] = field(default_factory=list)
     workers: list[WorkerProcess] = field(default_factory=list)
     environment: dict[str, str] = field(default_factory=dict)
     sinks: Sinks | None = None
@@ -130,12 +133,27 @@ class LocalStack:
                             name=f"{spec.logical_id}-poller-{number}",
                         )
                     )
+            if spec.schedules:
+                worker = workers(spec, 1)[0]
+                for schedule in spec.schedules:
+                    self.schedules.append(
+                        ScheduleSource(
+                            f"arn:aws:events:{stack.region}:123456789012:rule/{self.config.stack_name}-"
+                            f"{spec.logical_id}{schedule.name}",
+                            stack.region,
+                            self.config.schedule_period_seconds or schedule.period_seconds,
+                            worker.invoke,
+                            name=f"{spec.logical_id}-{schedule.name}",
+                        )
+                    )
         for worker in starting:  # the instances start in parallel; wait for their cold starts here
             worker.wait_ready()
         self.gateway = LocalApiGateway(routes, self.config.host, self.config.port)
         self.gateway.start()
         for poller in self.pollers:
             poller.start()
+        for scheduled in self.schedules:
+            scheduled.start()
 
     def _log_line(self, function: str, stream: str, line: str) -> None:
         print(line, flush=True)
@@ -163,6 +181,11 @@ class LocalStack:
         for poller in self.pollers:
             poller.stop()
         self.pollers.clear()
+        for scheduled in self.schedules:
+            scheduled.request_stop()
+        for scheduled in self.schedules:
+            scheduled.stop()
+        self.schedules.clear()
         if self.gateway is not None:
             self.gateway.stop()
             self.gateway = None

@@ -57,6 +57,25 @@ class ApiRoute:
 
 
 @dataclass(frozen=True)
+class Schedule:
+    """An EventBridge schedule that invokes a function (`rate(...)` expressions)."""
+
+    name: str
+    expression: str
+
+    @property
+    def period_seconds(self) -> int:
+        match = _RATE.fullmatch(self.expression.strip())
+        if match is None:
+            raise TemplateError(f"schedule {self.name}: only rate(...) expressions run locally")
+        amount, unit = int(match.group(1)), match.group(2).rstrip("s")
+        return amount * {"minute": 60, "hour": 3600, "day": 86400}[unit]
+
+
+_RATE = re.compile(r"rate\((\d+) (minutes?|hours?|days?)\)")
+
+
+@dataclass(frozen=True)
 class FunctionSpec:
     logical_id: str
     code_dir: Path
@@ -67,6 +86,7 @@ class FunctionSpec:
     environment: dict[str, Any]
     sqs_sources: tuple[EventSource, ...] = ()
     api_routes: tuple[ApiRoute, ...] = ()
+    schedules: tuple[Schedule, ...] = ()
 
 
 @dataclass
@@ -201,9 +221,12 @@ def _functions(
                 )
             )
         routes = []
-        for event in source["Resources"][name].get("Properties", {}).get("Events", {}).values():
+        schedules = []
+        for event_name, event in source["Resources"][name].get("Properties", {}).get("Events", {}).items():
             if event.get("Type") == "Api":
                 routes.append(ApiRoute(event["Properties"]["Path"], event["Properties"]["Method"].upper()))
+            elif event.get("Type") == "Schedule":
+                schedules.append(Schedule(event_name, str(event["Properties"]["Schedule"])))
         specs[name] = FunctionSpec(
             logical_id=name,
             code_dir=code_dir,
@@ -214,5 +237,6 @@ def _functions(
             environment=dict(props.get("Environment", {}).get("Variables", {})),
             sqs_sources=tuple(sqs),
             api_routes=tuple(routes),
+            schedules=tuple(schedules),
         )
     return specs

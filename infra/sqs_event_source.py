@@ -5,7 +5,6 @@ their visibility timeout (and, after maxReceiveCount, to the DLQ)."""
 from __future__ import annotations
 
 import hashlib
-import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -13,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
 
+from infra.background import BackgroundLoop
 from infra.sam_template import EventSource
 
 if TYPE_CHECKING:
@@ -73,7 +73,7 @@ def failed_message_ids(result: Any, event: dict[str, Any], reports_failures: boo
     return ids
 
 
-class SqsEventSource:
+class SqsEventSource(BackgroundLoop):
     def __init__(
         self,
         sqs: SQSClient,
@@ -90,21 +90,10 @@ class SqsEventSource:
         self._region = region
         self._source = source
         self._invoke = invoke
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        super().__init__(name)
         self.batches = 0  # invocations, the messages they carried and the time they took
         self.messages = 0
         self.invoke_seconds = 0.0
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def request_stop(self) -> None:
-        self._stop.set()
-
-    def stop(self, timeout: float = 10) -> None:
-        self.request_stop()
-        self._thread.join(timeout)
 
     def _run(self) -> None:
         while not self._stop.is_set():

@@ -11,13 +11,20 @@ from typing import Any
 
 from notification_service.domain.delivery import Delivered, DeliveryFailed, OutgoingMessage, SendOutcome
 from notification_service.domain.model import CLAIMABLE_STATUSES, Channel, Notification, Status
+from notification_service.domain.sweep import SweepCandidate, due_at
 from notification_service.errors import (
     DependencyUnavailable,
     IdempotencyKeyInFlight,
     IdempotencyKeyReused,
     NotificationNotFound,
 )
-from notification_service.ports import ClaimRejected, DeliveryMessage, LeaseLost, RoundResult
+from notification_service.ports import (
+    ClaimRejected,
+    DeliveryMessage,
+    LeaseLost,
+    NotificationAlreadyExists,
+    RoundResult,
+)
 from notification_service.settings import Settings
 
 
@@ -33,16 +40,27 @@ class FakeClock:
 
 
 class FakeRepository:
-    def __init__(self) -> None:
+    def __init__(self, sweep_grace: timedelta = timedelta(seconds=60)) -> None:
         self.items: dict[str, Notification] = {}
+        self.sweep_due: dict[str, datetime] = {}  # the sweep index: records not finished
+        self.sweep_grace = sweep_grace
         self.unavailable = False
         self.writes = 0
 
+    def _store(self, notification: Notification) -> None:
+        self.items[notification.id] = notification
+        due = due_at(notification, self.sweep_grace)
+        if due is None:
+            self.sweep_due.pop(notification.id, None)
+        else:
+            self.sweep_due[notification.id] = due
+        self.writes += 1
+
     def add(self, notification: Notification) -> None:
         self._available()
-        assert notification.id not in self.items
-        self.items[notification.id] = notification
-        self.writes += 1
+        if notification.id in self.items:
+            raise NotificationAlreadyExists(notification.id)
+        self._store(notification)
 
     def get(self, notification_id: str) -> Notification:
         self._available()
@@ -72,8 +90,7 @@ class FakeRepository:
             updated_at=now,
             next_attempt_at=None,
         )
-        self.items[notification_id] = claimed
-        self.writes += 1
+        self._store(claimed)
         return claimed
 
     def complete_round(
@@ -93,10 +110,60 @@ class FakeRepository:
             lease_owner=None,
             lease_until=None,
             updated_at=now,
+            status_reason=result.reason,
+            sweeps=0,
         )
-        self.items[notification_id] = done
-        self.writes += 1
+        self._store(done)
         return done
+
+    def close(
+        self,
+        notification_id: str,
+        *,
+        expected: Status,
+        expected_round: int,
+        status: Status,
+        reason: str,
+        now: datetime,
+    ) -> bool:
+        current = self.get(notification_id)
+        if current.status is not expected or current.round != expected_round:
+            return False
+        self._store(
+            current.with_changes(
+                status=status,
+                status_reason=reason,
+                updated_at=now,
+                lease_owner=None,
+                lease_until=None,
+                next_attempt_at=None,
+            )
+        )
+        return True
+
+    def stuck(self, status: Status, now: datetime, limit: int) -> list[SweepCandidate]:
+        self._available()
+        due = sorted(
+            (when, nid)
+            for nid, when in self.sweep_due.items()
+            if when <= now and self.items[nid].status is status
+        )
+        return [
+            SweepCandidate(n.id, n.status, n.round, n.correlation_id, n.sweeps)
+            for n in (self.items[nid] for _, nid in due[:limit])
+        ]
+
+    def mark_swept(self, candidate: SweepCandidate, now: datetime, next_due: datetime) -> bool:
+        current = self.get(candidate.id)
+        if (current.status, current.round, current.sweeps) != (
+            candidate.status,
+            candidate.round,
+            candidate.sweeps,
+        ):
+            return False
+        self._store(current.with_changes(sweeps=current.sweeps + 1, updated_at=now))
+        self.sweep_due[candidate.id] = next_due
+        return True
 
     def check(self) -> None:
         self._available()

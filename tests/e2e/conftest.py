@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 
 from infra.emulator import free_port
@@ -117,6 +118,21 @@ class RunningStack:
                 raise AssertionError(f"{notification_id} still {record['status']}: {record}")
             time.sleep(0.1)
 
+    def aws(self, service: str) -> Any:
+        """A boto3 client on this stack's emulator."""
+        return boto3.client(  # type: ignore[call-overload]
+            service,
+            endpoint_url=self.emulator_url,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+
+    def table_name(self) -> str:
+        return str(
+            next(t for t in self.aws("dynamodb").list_tables()["TableNames"] if "NotificationsTable" in t)
+        )
+
     def log_lines(self) -> list[dict[str, Any]]:
         lines = []
         for line in self.log_path.read_text().splitlines():
@@ -172,3 +188,11 @@ def sinks_stack(e2e_logs: Path, redis_url: str) -> Iterator[RunningStack]:
     """The real providers, pointed at local SMTP, Twilio and Telegram peers (`notifyctl local --sinks`)."""
     inbox = e2e_logs / "sinks.jsonl"
     yield from _stack("sinks", e2e_logs, redis_url, {}, ("--sinks", "--inbox", str(inbox)))
+
+
+@pytest.fixture(scope="session")
+def sweeping_stack(e2e_logs: Path, redis_url: str) -> Iterator[RunningStack]:
+    """The sweeper on a short schedule and grace, so stuck records are repaired within seconds."""
+    yield from _stack(
+        "sweeping", e2e_logs, redis_url, {"SWEEP_GRACE_SECONDS": "1"}, ("--schedule-every", "0.5")
+    )

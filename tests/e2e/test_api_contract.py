@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 
-import boto3
 import pytest
 
 from tests.e2e.conftest import RunningStack
@@ -13,15 +12,7 @@ BODY = {"recipient": "user@example.com", "message": "Hello!"}
 
 
 def table_items(stack: RunningStack) -> int:
-    dynamodb = boto3.client(
-        "dynamodb",
-        endpoint_url=stack.emulator_url,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-    table = next(t for t in dynamodb.list_tables()["TableNames"] if "NotificationsTable" in t)
-    return int(dynamodb.scan(TableName=table, Select="COUNT")["Count"])
+    return int(stack.aws("dynamodb").scan(TableName=stack.table_name(), Select="COUNT")["Count"])
 
 
 def test_an_idempotent_retry_answers_the_same_notification(stack: RunningStack) -> None:

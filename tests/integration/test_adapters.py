@@ -16,13 +16,20 @@ from notification_service.adapters.redis_idempotency import RedisIdempotency, re
 from notification_service.adapters.sqs_queue import SqsDeliveryQueue
 from notification_service.domain.model import Attempt, Channel, FailureKind, Notification, Outcome, Status
 from notification_service.domain.recipient import Recipient
+from notification_service.domain.sweep import SweepCandidate
 from notification_service.errors import (
     DependencyUnavailable,
     IdempotencyKeyInFlight,
     IdempotencyKeyReused,
     NotificationNotFound,
 )
-from notification_service.ports import ClaimRejected, DeliveryMessage, LeaseLost, RoundResult
+from notification_service.ports import (
+    ClaimRejected,
+    DeliveryMessage,
+    LeaseLost,
+    NotificationAlreadyExists,
+    RoundResult,
+)
 from notification_service.settings import Settings
 
 from infra.emulator import Emulator, free_port
@@ -131,6 +138,85 @@ def test_retrying_rounds_accumulate_attempts(repository: DynamoDbNotificationRep
     second = repository.claim_round(n.id, 2, "A", due, due + timedelta(seconds=60))
     assert second.next_attempt_at is None
     assert second.permanently_failed_channels() == {Channel.SMS}
+
+
+def test_adding_an_existing_id_is_refused(repository: DynamoDbNotificationRepository) -> None:
+    n = notification()
+    repository.add(n)
+    with pytest.raises(NotificationAlreadyExists):
+        repository.add(n.with_changes(message="other"))
+    assert repository.get(n.id).message == n.message
+
+
+def test_the_sweep_index_finds_overdue_records_of_each_status(
+    repository: DynamoDbNotificationRepository,
+) -> None:
+    # GIVEN one record pending, one processing under a lease, one retrying, one sent
+    pending, processing, retrying, sent = (notification() for _ in range(4))
+    for n in (pending, processing, retrying, sent):
+        repository.add(n)
+    repository.claim_round(processing.id, 1, "A", T0, T0 + timedelta(seconds=120))
+    repository.claim_round(retrying.id, 1, "A", T0, T0 + timedelta(seconds=120))
+    repository.complete_round(
+        retrying.id, 1, "A", RoundResult(Status.RETRYING, [], next_attempt_at=T0 + timedelta(seconds=4)), T0
+    )
+    repository.claim_round(sent.id, 1, "A", T0, T0 + timedelta(seconds=120))
+    repository.complete_round(sent.id, 1, "A", RoundResult(Status.SENT, [], Channel.SMS, "SM1"), T0)
+
+    def ids(status: Status, at: datetime) -> set[str]:
+        return {c.id for c in repository.stuck(status, at, 100)}
+
+    # THEN each shows up once its grace (60 s) or lease is over, and the sent one never does
+    assert ids(Status.PENDING, T0 + timedelta(seconds=59)) == set()
+    assert ids(Status.PENDING, T0 + timedelta(seconds=60)) == {pending.id}
+    assert ids(Status.PROCESSING, T0 + timedelta(seconds=119)) == set()
+    assert ids(Status.PROCESSING, T0 + timedelta(seconds=120)) == {processing.id}
+    assert ids(Status.RETRYING, T0 + timedelta(seconds=64)) == {retrying.id}
+    far = T0 + timedelta(days=1)
+    assert sent.id not in ids(Status.PENDING, far) | ids(Status.PROCESSING, far) | ids(Status.RETRYING, far)
+    (candidate,) = repository.stuck(Status.RETRYING, far, 100)
+    assert candidate == SweepCandidate(retrying.id, Status.RETRYING, 1, "cid-1", 0)
+
+
+def test_marking_a_sweep_is_conditional_and_pushes_the_due_time(
+    repository: DynamoDbNotificationRepository,
+) -> None:
+    n = notification()
+    repository.add(n)
+    later = T0 + timedelta(seconds=60)
+    (candidate,) = repository.stuck(Status.PENDING, later, 10)
+
+    assert repository.mark_swept(candidate, later, later + timedelta(seconds=60)) is True
+    assert repository.mark_swept(candidate, later, later + timedelta(seconds=60)) is False  # sweeps moved
+    assert repository.stuck(Status.PENDING, later + timedelta(seconds=59), 10) == []
+    (again,) = repository.stuck(Status.PENDING, later + timedelta(seconds=60), 10)
+    assert again.sweeps == 1
+    assert repository.get(n.id).sweeps == 1
+
+
+def test_closing_is_conditional_and_takes_the_record_out_of_the_sweep_index(
+    repository: DynamoDbNotificationRepository,
+) -> None:
+    n = notification()
+    repository.add(n)
+    kwargs: dict[str, Any] = {"status": Status.FAILED, "reason": "stuck", "now": T0}
+
+    assert repository.close(n.id, expected=Status.RETRYING, expected_round=0, **kwargs) is False
+    assert repository.close(n.id, expected=Status.PENDING, expected_round=0, **kwargs) is True
+
+    closed = repository.get(n.id)
+    assert (closed.status, closed.status_reason) == (Status.FAILED, "stuck")
+    assert repository.stuck(Status.PENDING, T0 + timedelta(days=1), 10) == []
+
+
+def test_a_failed_round_keeps_its_reason(repository: DynamoDbNotificationRepository) -> None:
+    n = notification()
+    repository.add(n)
+    repository.claim_round(n.id, 1, "A", T0, T0 + timedelta(seconds=120))
+    done = repository.complete_round(
+        n.id, 1, "A", RoundResult(Status.FAILED, [], reason="all channels failed in 1 rounds"), T0
+    )
+    assert done.status_reason == "all channels failed in 1 rounds"
 
 
 def test_an_unreachable_table_is_a_dependency_error() -> None:

@@ -36,8 +36,19 @@ def test_functions_are_read_from_the_template(template: sam_template.SamTemplate
     api = template.function("ApiFunction")
     assert {(r.path, r.method) for r in api.api_routes} == {("/", "ANY"), ("/{proxy+}", "ANY")}
     assert api.environment["TABLE_NAME"] == {"Ref": "NotificationsTable"}
+    sweeper = template.function("SweeperFunction")
+    (schedule,) = sweeper.schedules
+    assert (schedule.expression, schedule.period_seconds) == ("rate(1 minute)", 60)
     with pytest.raises(TemplateError, match="no function 'Nope'"):
         template.function("Nope")
+
+
+def test_schedule_rates_convert_to_seconds_and_cron_is_refused() -> None:
+    assert sam_template.Schedule("a", "rate(5 minutes)").period_seconds == 300
+    assert sam_template.Schedule("b", "rate(1 hour)").period_seconds == 3600
+    assert sam_template.Schedule("c", "rate(2 days)").period_seconds == 172800
+    with pytest.raises(TemplateError, match="only rate"):
+        _ = sam_template.Schedule("d", "cron(0 12 * * ? *)").period_seconds
 
 
 def test_the_data_template_keeps_only_data_resources_and_their_outputs(

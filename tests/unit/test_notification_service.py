@@ -17,7 +17,12 @@ from notification_service.errors import (
     NotificationNotFound,
 )
 from notification_service.ports import DeliveryMessage, HealthCheck
-from notification_service.service.notifications import NewNotification, NotificationService, Receipt
+from notification_service.service.notifications import (
+    NewNotification,
+    NotificationService,
+    Receipt,
+    notification_id_for_key,
+)
 from notification_service.service.readiness import check_dependencies
 
 from tests.fakes import FakeClock, FakeIdempotency, FakeQueue, FakeRepository
@@ -115,8 +120,8 @@ def test_same_idempotency_key_and_payload_is_replayed(world: World) -> None:
     assert first.replayed is False
     assert second.replayed is True
     assert (second.id, second.status, second.created_at) == (first.id, first.status, first.created_at)
-    assert list(world.repo.items) == ["id-1"]
-    assert world.queue.sent == [(DeliveryMessage("id-1", 1, "corr-1"), 0)]
+    assert list(world.repo.items) == [notification_id_for_key("key-1")]
+    assert world.queue.sent == [(DeliveryMessage(first.id, 1, "corr-1"), 0)]
 
 
 def test_same_key_with_another_payload_is_rejected(world: World) -> None:
@@ -187,6 +192,77 @@ def test_repository_outage_with_a_key_is_not_remembered(world: World) -> None:
     # THEN the notification is accepted for real, not replayed
     assert receipt.replayed is False
     assert world.queue.sent == [(DeliveryMessage(receipt.id, 1, "corr-1"), 0)]
+
+
+def test_a_keyed_request_whose_enqueue_failed_is_finished_by_its_retry(world: World) -> None:
+    # GIVEN the record is stored but SQS refuses the message: the client gets a 503
+    world.queue.unavailable = True
+    service = world.service()
+    with pytest.raises(DependencyUnavailable) as caught:
+        service.accept(NEW, "corr-1", idempotency_key="key-1", payload=PAYLOAD)
+    assert caught.value.dependency == "sqs"
+    stored = world.repo.get(notification_id_for_key("key-1"))
+    assert stored.status is Status.PENDING  # left for the retry, or the sweeper
+
+    # WHEN the client retries with the same key once SQS is back
+    world.queue.unavailable = False
+    receipt = service.accept(NEW, "corr-2", idempotency_key="key-1", payload=PAYLOAD)
+
+    # THEN the same notification is enqueued, and no second one is stored
+    assert receipt.id == stored.id
+    assert receipt.replayed is True
+    assert list(world.repo.items) == [stored.id]
+    assert world.queue.sent == [(DeliveryMessage(stored.id, 1, "corr-1"), 0)]
+
+
+def test_a_key_whose_record_outlived_its_idempotency_entry_still_names_that_notification(
+    world: World,
+) -> None:
+    # GIVEN a keyed notification that was already delivered, and the cache forgot the key
+    service = world.service()
+    first = service.accept(NEW, "corr-1", idempotency_key="key-1", payload=PAYLOAD)
+    world.repo.items[first.id] = world.repo.items[first.id].with_changes(status=Status.SENT, round=1)
+    world.idempotency.answers.clear()
+
+    # WHEN the same request comes again, and then another request with that key
+    again = service.accept(NEW, "corr-1", idempotency_key="key-1", payload=PAYLOAD)
+    world.idempotency.answers.clear()
+    with pytest.raises(IdempotencyKeyReused):
+        service.accept(NEW, "corr-1", idempotency_key="key-1", payload={**PAYLOAD, "message": "x"})
+
+    # THEN the first is answered as it stands, and nothing is sent again
+    assert (again.id, again.status, again.replayed) == (first.id, Status.SENT, True)
+    assert len(world.queue.sent) == 1
+
+
+def test_a_keyless_request_whose_enqueue_failed_is_cancelled_so_the_clients_retry_is_the_only_one(
+    world: World,
+) -> None:
+    world.queue.unavailable = True
+
+    with pytest.raises(DependencyUnavailable):
+        world.service().accept(NEW, "corr-1")
+
+    record = world.repo.get("id-1")
+    assert record.status is Status.CANCELLED
+    assert record.status_reason == "not queued: sqs was unavailable and the request was answered 503"
+    assert world.repo.sweep_due == {}  # finished: the sweeper will not deliver it
+
+
+def test_a_keyless_record_neither_queued_nor_cancelled_is_left_for_the_sweeper(world: World) -> None:
+    world.queue.unavailable = True
+    original_close = world.repo.close
+
+    def store_down(*args: Any, **kwargs: Any) -> bool:
+        raise DependencyUnavailable("dynamodb", "fake outage")
+
+    world.repo.close = store_down  # type: ignore[method-assign]
+    with pytest.raises(DependencyUnavailable):
+        world.service().accept(NEW, "corr-1")
+    world.repo.close = original_close  # type: ignore[method-assign]
+
+    assert world.repo.get("id-1").status is Status.PENDING
+    assert "id-1" in world.repo.sweep_due
 
 
 # --- readiness ---------------------------------------------------------------

@@ -29,10 +29,12 @@ from notification_service.ports import (
     NotificationRepository,
     Provider,
     ProviderHealth,
+    StuckRecords,
 )
 from notification_service.providers.registry import build_providers
 from notification_service.service.dispatch import DispatchService
 from notification_service.service.notifications import NotificationService
+from notification_service.service.sweeper import Sweeper
 from notification_service.settings import Settings, load_settings
 
 
@@ -50,6 +52,7 @@ def _repository(settings: Settings) -> DynamoDbNotificationRepository:
         dynamodb_client(settings.aws_endpoint_url),
         settings.table_name,
         timedelta(days=settings.retention_days),
+        sweep_grace=settings.sweep_policy.grace,
     )
 
 
@@ -105,4 +108,20 @@ def build_dispatch(
         lease=timedelta(seconds=settings.dispatch_lease_seconds),
         provider_health=provider_health or RedisProviderHealth(cache),
         ledger=ledger or RedisDeliveryLedger(cache),
+    )
+
+
+def build_sweeper(
+    settings: Settings | None = None,
+    *,
+    records: StuckRecords | None = None,
+    queue: DeliveryQueue | None = None,
+    now: Callable[[], datetime] = utc_now,
+) -> Sweeper:
+    settings = settings or load_settings()
+    return Sweeper(
+        records=records or _repository(settings),
+        queue=queue or _queue(settings),
+        policy=settings.sweep_policy,
+        now=now,
     )

@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 from notification_service.domain.delivery import OutgoingMessage, SendOutcome
 from notification_service.domain.model import Attempt, Channel, Notification, Status
+from notification_service.domain.sweep import SweepCandidate
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,14 @@ class ClaimRejected(Exception):
         self.current = current
 
 
+class NotificationAlreadyExists(Exception):
+    """A record with this id is stored already (an Idempotency-Key names one notification)."""
+
+    def __init__(self, notification_id: str) -> None:
+        super().__init__(f"notification {notification_id} exists")
+        self.notification_id = notification_id
+
+
 class LeaseLost(Exception):
     """The round's result could not be written because this worker no longer holds the lease."""
 
@@ -40,10 +49,29 @@ class RoundResult:
     channel_used: Channel | None = None
     provider_message_id: str | None = None
     next_attempt_at: datetime | None = None
+    reason: str | None = None  # why it failed, for a `failed` result
 
 
-class NotificationRepository(Protocol):
-    def add(self, notification: Notification) -> None: ...
+class RecordCloser(Protocol):
+    def close(
+        self,
+        notification_id: str,
+        *,
+        expected: Status,
+        expected_round: int,
+        status: Status,
+        reason: str,
+        now: datetime,
+    ) -> bool:
+        """Finish a record that nothing else will finish (`failed` or `cancelled`, with the reason),
+        only while it is still `expected` at `expected_round`. False when it had moved on."""
+        ...
+
+
+class NotificationRepository(RecordCloser, Protocol):
+    def add(self, notification: Notification) -> None:
+        """Raises NotificationAlreadyExists when the id is taken."""
+        ...
 
     def get(self, notification_id: str) -> Notification:
         """Raises NotificationNotFound."""
@@ -65,6 +93,17 @@ class NotificationRepository(Protocol):
 
     def check(self) -> None:
         """Raise DependencyUnavailable when the store does not answer."""
+        ...
+
+
+class StuckRecords(RecordCloser, Protocol):
+    """What the sweeper needs of the store: records not finished and overdue, newest repair last."""
+
+    def stuck(self, status: Status, now: datetime, limit: int) -> list[SweepCandidate]: ...
+
+    def mark_swept(self, candidate: SweepCandidate, now: datetime, next_due: datetime) -> bool:
+        """Count one repair and push the record's due time back, only if it has not moved since it
+        was read (two sweepers never both repair it). False when it had moved."""
         ...
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import cached_property
 from typing import Literal
 
@@ -10,6 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from notification_service.domain.model import Channel
 from notification_service.domain.retry_policy import RetryPolicy
+from notification_service.domain.sweep import SweepPolicy
 from notification_service.errors import ConfigurationError
 
 
@@ -28,6 +30,11 @@ class Settings(BaseSettings):
     retry_backoff_base: int = Field(default=2, ge=1, le=900)
     # at least the dispatch function timeout (60 s): a shorter lease could let a live round be taken over
     dispatch_lease_seconds: int = Field(default=120, ge=60, le=900)
+    # The sweeper re-enqueues a record that has not moved this long after it was due (pending after
+    # acceptance, retrying after its next round was due; processing as soon as its lease ran out),
+    # and fails it after SWEEP_MAX_REQUEUES repairs without progress.
+    sweep_grace_seconds: int = Field(default=60, ge=1, le=3600)
+    sweep_max_requeues: int = Field(default=6, ge=1, le=100)
     idempotency_ttl_seconds: int = Field(default=86_400, ge=60)
     retention_days: int = Field(default=30, ge=1)
     max_body_bytes: int = Field(default=65_536, ge=1_024, le=262_144)
@@ -99,6 +106,12 @@ class Settings(BaseSettings):
     @cached_property
     def failing_mock_channels(self) -> frozenset[Channel]:
         return frozenset(Channel(name) for name in _split(self.mock_fail_channels))
+
+    @cached_property
+    def sweep_policy(self) -> SweepPolicy:
+        return SweepPolicy(
+            grace=timedelta(seconds=self.sweep_grace_seconds), max_sweeps=self.sweep_max_requeues
+        )
 
     @cached_property
     def retry_policy(self) -> RetryPolicy:

@@ -1,5 +1,8 @@
 """NotificationRepository on DynamoDB: one item per notification, attempts inside it, every status
-change a conditional write so a stale or duplicate message never moves a record backwards."""
+change a conditional write so a stale or duplicate message never moves a record backwards.
+
+Records not finished carry `sweep_status` and `sweep_due` (epoch ms): the keys of the sparse
+`SweepIndex`, where the sweeper finds overdue ones without a scan. Finishing removes them."""
 
 from __future__ import annotations
 
@@ -20,8 +23,9 @@ from notification_service.domain.model import (
     Status,
 )
 from notification_service.domain.recipient import Recipient
+from notification_service.domain.sweep import SweepCandidate, due_at
 from notification_service.errors import DependencyUnavailable, NotificationNotFound
-from notification_service.ports import ClaimRejected, LeaseLost, RoundResult
+from notification_service.ports import ClaimRejected, LeaseLost, NotificationAlreadyExists, RoundResult
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -29,6 +33,7 @@ if TYPE_CHECKING:
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 ITEM_TYPE = "notification"
+SWEEP_INDEX = "SweepIndex"
 
 
 def _key(notification_id: str) -> dict[str, Any]:
@@ -51,21 +56,37 @@ def _decimals(value: Any) -> Any:
 
 
 class DynamoDbNotificationRepository:
-    def __init__(self, client: DynamoDBClient, table_name: str, retention: timedelta) -> None:
+    def __init__(
+        self,
+        client: DynamoDBClient,
+        table_name: str,
+        retention: timedelta,
+        sweep_grace: timedelta = timedelta(seconds=60),
+    ) -> None:
         self._client = client
         self._table = table_name
         self._retention = retention
+        self._sweep_grace = sweep_grace
 
     # -- writes ---------------------------------------------------------------------------------
     def add(self, notification: Notification) -> None:
         item = to_item(notification)
         item["expires_at"] = int((notification.created_at + self._retention).timestamp())
-        self._call(
-            self._client.put_item,
-            TableName=self._table,
-            Item={k: _av(v) for k, v in item.items()},
-            ConditionExpression="attribute_not_exists(pk)",
-        )
+        due = due_at(notification, self._sweep_grace)
+        if due is not None:
+            item.update(sweep_status=notification.status.value, sweep_due=_ms(due))
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item={k: _av(v) for k, v in item.items()},
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except ClientError as exc:
+            if _code(exc) == "ConditionalCheckFailedException":
+                raise NotificationAlreadyExists(notification.id) from None
+            raise _unavailable(exc) from exc
+        except BotoCoreError as exc:
+            raise _unavailable(exc) from exc
 
     def claim_round(
         self, notification_id: str, round_no: int, owner: str, now: datetime, lease_until: datetime
@@ -76,7 +97,8 @@ class DynamoDbNotificationRepository:
                 Key=_key(notification_id),
                 UpdateExpression=(
                     "SET #status = :processing, #round = :round, lease_owner = :owner, "
-                    "lease_until = :lease_until, updated_at = :now REMOVE next_attempt_at"
+                    "lease_until = :lease_until, updated_at = :now, "
+                    "sweep_status = :processing, sweep_due = :lease_until REMOVE next_attempt_at"
                 ),
                 ConditionExpression=(
                     "attribute_exists(pk) AND ("
@@ -120,8 +142,15 @@ class DynamoDbNotificationRepository:
             ":processing": _av(Status.PROCESSING.value),
             ":round": _av(round_no),
             ":owner": _av(owner),
+            ":zero": _av(0),
         }
-        sets = ["#status = :status", "attempts = list_append(attempts, :attempts)", "updated_at = :now"]
+        sets = [
+            "#status = :status",
+            "attempts = list_append(attempts, :attempts)",
+            "updated_at = :now",
+            "sweeps = :zero",
+        ]
+        removes = ["lease_owner", "lease_until"]
         if result.channel_used is not None:
             sets.append("channel_used = :channel_used")
             values[":channel_used"] = _av(result.channel_used.value)
@@ -131,11 +160,20 @@ class DynamoDbNotificationRepository:
         if result.next_attempt_at is not None:
             sets.append("next_attempt_at = :next")
             values[":next"] = _av(isoformat(result.next_attempt_at))
+        if result.reason is not None:
+            sets.append("status_reason = :reason")
+            values[":reason"] = _av(result.reason)
+        if result.status is Status.RETRYING:
+            sets.append("sweep_status = :status, sweep_due = :due")
+            retry_at = result.next_attempt_at or now
+            values[":due"] = _av(_ms(retry_at + self._sweep_grace))
+        else:
+            removes += ["sweep_status", "sweep_due"]
         try:
             answer = self._client.update_item(
                 TableName=self._table,
                 Key=_key(notification_id),
-                UpdateExpression="SET " + ", ".join(sets) + " REMOVE lease_owner, lease_until",
+                UpdateExpression="SET " + ", ".join(sets) + " REMOVE " + ", ".join(removes),
                 ConditionExpression="#status = :processing AND #round = :round AND lease_owner = :owner",
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
@@ -150,6 +188,85 @@ class DynamoDbNotificationRepository:
         except BotoCoreError as exc:
             raise _unavailable(exc) from exc
         return from_item(_plain(answer["Attributes"]))
+
+    def close(
+        self,
+        notification_id: str,
+        *,
+        expected: Status,
+        expected_round: int,
+        status: Status,
+        reason: str,
+        now: datetime,
+    ) -> bool:
+        return self._update_if(
+            notification_id,
+            UpdateExpression=(
+                "SET #status = :status, status_reason = :reason, updated_at = :now "
+                "REMOVE lease_owner, lease_until, next_attempt_at, sweep_status, sweep_due"
+            ),
+            ConditionExpression="#status = :expected AND #round = :round",
+            ExpressionAttributeNames={"#status": "status", "#round": "round"},
+            ExpressionAttributeValues={
+                ":status": _av(status.value),
+                ":reason": _av(reason),
+                ":now": _av(isoformat(now)),
+                ":expected": _av(expected.value),
+                ":round": _av(expected_round),
+            },
+        )
+
+    # -- the sweeper ------------------------------------------------------------------------------
+    def stuck(self, status: Status, now: datetime, limit: int) -> list[SweepCandidate]:
+        answer = self._call(
+            self._client.query,
+            TableName=self._table,
+            IndexName=SWEEP_INDEX,
+            KeyConditionExpression="sweep_status = :status AND sweep_due <= :now",
+            ExpressionAttributeValues={":status": _av(status.value), ":now": _av(_ms(now))},
+            Limit=limit,
+        )
+        candidates = []
+        for raw in answer.get("Items", []):
+            item = _plain(raw)
+            candidates.append(
+                SweepCandidate(
+                    id=item["id"],
+                    status=Status(item["status"]),
+                    round=int(item.get("round", 0)),
+                    correlation_id=item.get("correlation_id", ""),
+                    sweeps=int(item.get("sweeps", 0)),
+                )
+            )
+        return candidates
+
+    def mark_swept(self, candidate: SweepCandidate, now: datetime, next_due: datetime) -> bool:
+        return self._update_if(
+            candidate.id,
+            UpdateExpression="SET sweeps = :after, sweep_due = :due, updated_at = :now",
+            ConditionExpression="#status = :status AND #round = :round AND sweeps = :before",
+            ExpressionAttributeNames={"#status": "status", "#round": "round"},
+            ExpressionAttributeValues={
+                ":after": _av(candidate.sweeps + 1),
+                ":before": _av(candidate.sweeps),
+                ":due": _av(_ms(next_due)),
+                ":now": _av(isoformat(now)),
+                ":status": _av(candidate.status.value),
+                ":round": _av(candidate.round),
+            },
+        )
+
+    def _update_if(self, notification_id: str, **update: Any) -> bool:
+        """A conditional update: False when its condition did not hold."""
+        try:
+            self._client.update_item(TableName=self._table, Key=_key(notification_id), **update)
+        except ClientError as exc:
+            if _code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise _unavailable(exc) from exc
+        except BotoCoreError as exc:
+            raise _unavailable(exc) from exc
+        return True
 
     # -- reads ----------------------------------------------------------------------------------
     def get(self, notification_id: str) -> Notification:
@@ -255,6 +372,7 @@ def to_item(n: Notification) -> dict[str, Any]:
         "correlation_id": n.correlation_id,
         "round": n.round,
         "attempts": [attempt_to_map(a) for a in n.attempts],
+        "sweeps": n.sweeps,
         "created_at": isoformat(n.created_at),
         "updated_at": isoformat(n.updated_at),
     }
@@ -264,6 +382,8 @@ def to_item(n: Notification) -> dict[str, Any]:
         "channel_used": n.channel_used.value if n.channel_used else None,
         "provider_message_id": n.provider_message_id,
         "next_attempt_at": isoformat(n.next_attempt_at) if n.next_attempt_at else None,
+        "request_hash": n.request_hash,
+        "status_reason": n.status_reason,
     }
     item.update({k: v for k, v in optional.items() if v is not None})
     return item
@@ -293,4 +413,7 @@ def from_item(item: dict[str, Any]) -> Notification:
             if lease_until is not None
             else None
         ),
+        request_hash=item.get("request_hash"),
+        status_reason=item.get("status_reason"),
+        sweeps=int(item.get("sweeps", 0)),
     )

@@ -81,6 +81,9 @@ class Notification:
     next_attempt_at: datetime | None = None
     lease_owner: str | None = None
     lease_until: datetime | None = None
+    request_hash: str | None = None  # accepted under an Idempotency-Key: the hash of that request
+    status_reason: str | None = None  # why it ended `failed` or `cancelled`, in words
+    sweeps: int = 0  # times the sweeper re-enqueued it without the record moving on
 
     def permanently_failed_channels(self) -> frozenset[Channel]:
         """Channels that said "this will never work" in any earlier round: not tried again."""

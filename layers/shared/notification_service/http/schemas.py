@@ -222,6 +222,9 @@ class AttemptView(BaseModel):
 class NotificationView(BaseModel):
     id: str
     status: Status
+    status_reason: str | None = Field(
+        default=None, description="Why it is `failed` or `cancelled`, when it is"
+    )
     channel_used: Channel | None
     provider_message_id: str | None = None
     recipient: RecipientAddresses
@@ -240,6 +243,7 @@ class NotificationView(BaseModel):
         return cls(
             id=n.id,
             status=n.status,
+            status_reason=n.status_reason,
             channel_used=n.channel_used,
             provider_message_id=n.provider_message_id,
             recipient=RecipientAddresses.model_construct(

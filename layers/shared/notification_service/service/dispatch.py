@@ -112,8 +112,8 @@ class DispatchService:
                     Status.RETRYING, attempts, next_attempt_at=finished + timedelta(seconds=delay)
                 )
                 outcome = DispatchOutcome.RETRYING
-            case FailedVerdict():
-                result = RoundResult(Status.FAILED, attempts)
+            case FailedVerdict(reason=reason):
+                result = RoundResult(Status.FAILED, attempts, reason=reason)
                 outcome = DispatchOutcome.FAILED
         try:
             await self._blocking(

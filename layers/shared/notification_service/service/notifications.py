@@ -1,25 +1,50 @@
-"""Accepting a notification (store, then enqueue its first round) and looking one up."""
+"""Accepting a notification (store, then enqueue its first round) and looking one up.
+
+Store then enqueue are two calls; either can fail. With an Idempotency-Key the notification's id is
+derived from the key, so the record is the proof of the first request: a retry after a failed
+enqueue finds it and finishes the job (enqueues it) instead of storing a second notification.
+Without a key, a record whose enqueue failed is cancelled (the client was told 503 and will send
+again); if even that write fails the sweeper delivers it.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from aws_lambda_powertools import Logger
+
 from notification_service.clock import isoformat
 from notification_service.domain.model import Channel, Notification, Status
 from notification_service.domain.recipient import Recipient
-from notification_service.errors import InvalidIdempotencyKey
+from notification_service.errors import DependencyUnavailable, IdempotencyKeyReused, InvalidIdempotencyKey
 from notification_service.ports import (
     DeliveryMessage,
     DeliveryQueue,
     IdempotencyGuard,
+    NotificationAlreadyExists,
     NotificationRepository,
 )
 
+logger = Logger(child=True)
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
+# Ids of notifications accepted under an Idempotency-Key: uuid5(this namespace, key).
+IDEMPOTENT_ID_NAMESPACE = uuid.UUID("5b0c8f4e-9a53-4c3e-8d7f-2f1d6a0e4b11")
+NOT_QUEUED_REASON = "not queued: {dependency} was unavailable and the request was answered 503"
+
+
+def notification_id_for_key(idempotency_key: str) -> str:
+    return str(uuid.uuid5(IDEMPOTENT_ID_NAMESPACE, idempotency_key))
+
+
+def request_hash(payload: dict[str, Any]) -> str:
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -41,7 +66,10 @@ class Receipt:
     replayed: bool = False
 
     def as_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "status": self.status.value, "created_at": self.created_at}
+        answer: dict[str, Any] = {"id": self.id, "status": self.status.value, "created_at": self.created_at}
+        if self.replayed:
+            answer["replayed"] = True
+        return answer
 
 
 class NotificationService:
@@ -73,15 +101,31 @@ class NotificationService:
             raise InvalidIdempotencyKey(
                 f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} characters"
             )
+        payload = payload or {}
         answer, replayed = self._idempotency.run(
-            idempotency_key, payload or {}, lambda: self._store_and_enqueue(new, correlation_id).as_dict()
+            idempotency_key,
+            payload,
+            lambda: self._store_and_enqueue(
+                new, correlation_id, notification_id_for_key(idempotency_key), request_hash(payload)
+            ).as_dict(),
         )
-        return Receipt(answer["id"], Status(answer["status"]), answer["created_at"], replayed=replayed)
+        return Receipt(
+            answer["id"],
+            Status(answer["status"]),
+            answer["created_at"],
+            replayed=replayed or bool(answer.get("replayed")),
+        )
 
-    def _store_and_enqueue(self, new: NewNotification, correlation_id: str) -> Receipt:
+    def _store_and_enqueue(
+        self,
+        new: NewNotification,
+        correlation_id: str,
+        notification_id: str | None = None,
+        bound_to: str | None = None,
+    ) -> Receipt:
         now = self._now()
         notification = Notification(
-            id=self._new_id(),
+            id=notification_id or self._new_id(),
             recipient=new.recipient,
             message=new.message,
             channels=new.channels,
@@ -90,10 +134,46 @@ class NotificationService:
             correlation_id=correlation_id,
             created_at=now,
             updated_at=now,
+            request_hash=bound_to,
         )
-        self._repository.add(notification)
-        self._queue.enqueue(DeliveryMessage(notification.id, 1, correlation_id))
+        try:
+            self._repository.add(notification)
+        except NotificationAlreadyExists:
+            return self._finish_earlier_request(notification)
+        try:
+            self._queue.enqueue(DeliveryMessage(notification.id, 1, correlation_id))
+        except DependencyUnavailable as exc:
+            if bound_to is None:
+                self._cancel_unqueued(notification, exc)
+            raise
         return Receipt(notification.id, notification.status, isoformat(notification.created_at))
+
+    def _finish_earlier_request(self, attempted: Notification) -> Receipt:
+        """The key's notification was stored by an earlier request (whose answer may have been a 503,
+        or whose idempotency record expired). Same request: enqueue it if it never left `pending`
+        round 0 (a duplicate message loses its claim), and answer with it."""
+        earlier = self._repository.get(attempted.id)
+        if earlier.request_hash != attempted.request_hash:
+            raise IdempotencyKeyReused("this Idempotency-Key was used with a different request body")
+        if earlier.status is Status.PENDING and earlier.round == 0:
+            self._queue.enqueue(DeliveryMessage(earlier.id, 1, earlier.correlation_id))
+        return Receipt(earlier.id, earlier.status, isoformat(earlier.created_at), replayed=True)
+
+    def _cancel_unqueued(self, notification: Notification, cause: DependencyUnavailable) -> None:
+        try:
+            self._repository.close(
+                notification.id,
+                expected=Status.PENDING,
+                expected_round=0,
+                status=Status.CANCELLED,
+                reason=NOT_QUEUED_REASON.format(dependency=cause.dependency),
+                now=self._now(),
+            )
+        except DependencyUnavailable:
+            logger.error(
+                "record stored but neither queued nor cancelled; the sweeper will deliver it",
+                extra={"notification_id": notification.id},
+            )
 
     def get(self, notification_id: str) -> Notification:
         return self._repository.get(notification_id)
