@@ -329,7 +329,7 @@ def _latency_seconds(record: dict[str, Any]) -> float:
 def _baseline(endpoint: str, table: str, queue_url: str, notifications: int, clients: int) -> float:
     """The AWS calls the service makes for one delivered notification, issued directly with boto3 on
     the same emulator: PutItem + SendMessage (accept), ReceiveMessage in batches of 10, a conditional
-    UpdateItem to claim and one to complete, DeleteMessageBatch."""
+    UpdateItem to claim, one to write the send's intent and one to complete, DeleteMessageBatch."""
     dynamodb = boto3.client("dynamodb", endpoint_url=endpoint)
     sqs = boto3.client("sqs", endpoint_url=endpoint)
     remaining = threading.Semaphore(0)
@@ -367,6 +367,14 @@ def _baseline(endpoint: str, table: str, queue_url: str, notifications: int, cli
                         ":one": {"N": "1"},
                         ":pending": {"S": "pending"},
                     },
+                )
+                dynamodb.update_item(
+                    TableName=table,
+                    Key=key,
+                    UpdateExpression="SET sending = :email",
+                    ConditionExpression="#s = :p",
+                    ExpressionAttributeNames={"#s": "status"},
+                    ExpressionAttributeValues={":email": {"S": "email"}, ":p": {"S": "processing"}},
                 )
                 dynamodb.update_item(
                     TableName=table,

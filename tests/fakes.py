@@ -4,13 +4,20 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from notification_service.domain.delivery import Delivered, DeliveryFailed, OutgoingMessage, SendOutcome
-from notification_service.domain.model import CLAIMABLE_STATUSES, Channel, Notification, Status
+from notification_service.domain.delivery import Delivered, DeliveryFailed, OutgoingMessage, ProviderAnswer
+from notification_service.domain.model import (
+    CLAIMABLE_STATUSES,
+    Attempt,
+    Channel,
+    Notification,
+    SendInProgress,
+    Status,
+)
 from notification_service.domain.sweep import SweepCandidate, due_at
 from notification_service.errors import (
     DependencyUnavailable,
@@ -44,6 +51,7 @@ class FakeRepository:
         self.items: dict[str, Notification] = {}
         self.sweep_due: dict[str, datetime] = {}  # the sweep index: records not finished
         self.sweep_grace = sweep_grace
+        self.sends_begun: list[tuple[str, int, Channel]] = []
         self.unavailable = False
         self.writes = 0
 
@@ -93,14 +101,47 @@ class FakeRepository:
         self._store(claimed)
         return claimed
 
-    def complete_round(
-        self, notification_id: str, round_no: int, owner: str, result: RoundResult, now: datetime
-    ) -> Notification:
+    def _leased(self, notification_id: str, round_no: int, owner: str) -> Notification:
         current = self.get(notification_id)
         if not (
             current.status is Status.PROCESSING and current.round == round_no and current.lease_owner == owner
         ):
             raise LeaseLost(notification_id)
+        return current
+
+    def begin_send(
+        self,
+        notification_id: str,
+        round_no: int,
+        owner: str,
+        channel: Channel,
+        attempts: Sequence[Attempt],
+        now: datetime,
+    ) -> None:
+        current = self._leased(notification_id, round_no, owner)
+        self.sends_begun.append((notification_id, round_no, channel))
+        self._store(
+            current.with_changes(
+                sending=SendInProgress(round_no, channel, now),
+                attempts=current.attempts + tuple(attempts),
+                updated_at=now,
+            )
+        )
+
+    def release_round(
+        self, notification_id: str, round_no: int, owner: str, attempts: Sequence[Attempt], now: datetime
+    ) -> None:
+        current = self._leased(notification_id, round_no, owner)
+        self._store(
+            current.with_changes(
+                attempts=current.attempts + tuple(attempts), lease_until=now, sending=None, updated_at=now
+            )
+        )
+
+    def complete_round(
+        self, notification_id: str, round_no: int, owner: str, result: RoundResult, now: datetime
+    ) -> Notification:
+        current = self._leased(notification_id, round_no, owner)
         done = current.with_changes(
             status=result.status,
             attempts=current.attempts + tuple(result.attempts),
@@ -112,6 +153,7 @@ class FakeRepository:
             updated_at=now,
             status_reason=result.reason,
             sweeps=0,
+            sending=None,
         )
         self._store(done)
         return done
@@ -225,11 +267,11 @@ class FakeProvider:
     """Answers from a script (one outcome per call; the last repeats) and records what it was asked."""
 
     channel: Channel
-    script: list[SendOutcome | Exception] = field(default_factory=list)
+    script: list[ProviderAnswer | Exception] = field(default_factory=list)
     sent: list[OutgoingMessage] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    async def send(self, message: OutgoingMessage) -> SendOutcome:
+    async def send(self, message: OutgoingMessage) -> ProviderAnswer:
         with self.lock:
             self.sent.append(message)
             outcome = self.script[min(len(self.sent), len(self.script)) - 1] if self.script else None
@@ -248,6 +290,29 @@ def transient(reason: str = "timeout") -> DeliveryFailed:
 
 def permanent(reason: str = "invalid address") -> DeliveryFailed:
     return DeliveryFailed.permanent(reason)
+
+
+class FakeLedger:
+    """DeliveryLedger in a dict; `unavailable` makes every call fail as a Redis outage would."""
+
+    def __init__(self) -> None:
+        self.entries: dict[tuple[str, int, Channel], ProviderAnswer] = {}
+        self.unavailable = False
+        self.calls: list[str] = []
+
+    def outcome(self, notification_id: str, round_no: int, channel: Channel) -> ProviderAnswer | None:
+        self.calls.append("outcome")
+        self._available()
+        return self.entries.get((notification_id, round_no, channel))
+
+    def record(self, notification_id: str, round_no: int, channel: Channel, answer: ProviderAnswer) -> None:
+        self.calls.append("record")
+        self._available()
+        self.entries[(notification_id, round_no, channel)] = answer
+
+    def _available(self) -> None:
+        if self.unavailable:
+            raise DependencyUnavailable("redis", "fake outage")
 
 
 class ApiFakes:

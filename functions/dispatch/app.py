@@ -17,7 +17,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from notification_service.bootstrap import build_dispatch
 from notification_service.delivery_message import DeliveryRecord
 from notification_service.lazy import Lazy
-from notification_service.service.dispatch import DispatchService, RoundInProgressElsewhere
+from notification_service.service.dispatch import DispatchService, RoundInProgressElsewhere, RoundReleased
 
 logger = Logger()
 tracer = Tracer()
@@ -25,16 +25,21 @@ processor = AsyncBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_
 dispatcher: Lazy[DispatchService] = Lazy(build_dispatch)
 
 
-async def record_handler(record: SQSRecord) -> str:
+async def record_handler(record: SQSRecord, lambda_context: LambdaContext | None = None) -> str:
     message = DeliveryRecord.model_validate(record.raw_event).message()  # a poison body fails alone
     logger.thread_safe_append_keys(
         notification_id=message.notification_id, correlation_id=message.correlation_id, round=message.round
     )
     tracer.put_annotation("notification_id", message.notification_id)
+    context = lambda_context  # powertools passes it to a record handler that names it
+    time_left = (lambda: context.get_remaining_time_in_millis() / 1000) if context is not None else None
     try:
-        outcome = await dispatcher.get().dispatch(message)
+        outcome = await dispatcher.get().dispatch(message, time_left)
     except RoundInProgressElsewhere:
         logger.info("round in progress in another worker; the message comes back later")
+        raise
+    except RoundReleased:
+        logger.warning("round released for lack of time; the message comes back (or the sweeper's)")
         raise
     except Exception:
         logger.exception(

@@ -14,7 +14,15 @@ from notification_service.adapters.aws import dynamodb_client, sqs_client
 from notification_service.adapters.dynamodb_repository import DynamoDbNotificationRepository
 from notification_service.adapters.redis_idempotency import RedisIdempotency, redis_client
 from notification_service.adapters.sqs_queue import SqsDeliveryQueue
-from notification_service.domain.model import Attempt, Channel, FailureKind, Notification, Outcome, Status
+from notification_service.domain.model import (
+    Attempt,
+    Channel,
+    FailureKind,
+    Notification,
+    Outcome,
+    SendInProgress,
+    Status,
+)
 from notification_service.domain.recipient import Recipient
 from notification_service.domain.sweep import SweepCandidate
 from notification_service.errors import (
@@ -138,6 +146,50 @@ def test_retrying_rounds_accumulate_attempts(repository: DynamoDbNotificationRep
     second = repository.claim_round(n.id, 2, "A", due, due + timedelta(seconds=60))
     assert second.next_attempt_at is None
     assert second.permanently_failed_channels() == {Channel.SMS}
+
+
+def test_the_send_intent_is_written_under_the_lease_and_cleared_by_the_result(
+    repository: DynamoDbNotificationRepository,
+) -> None:
+    n = notification()
+    repository.add(n)
+    repository.claim_round(n.id, 1, "A", T0, T0 + timedelta(seconds=120))
+    failed = Attempt(1, Channel.SMS, Outcome.FAILED, T0, T0, "twilio 500", FailureKind.TRANSIENT)
+
+    # a worker without the lease may not start a send
+    with pytest.raises(LeaseLost):
+        repository.begin_send(n.id, 1, "B", Channel.EMAIL, [failed], T0)
+    repository.begin_send(n.id, 1, "A", Channel.EMAIL, [failed], T0)
+
+    during = repository.get(n.id)
+    assert during.sending == SendInProgress(1, Channel.EMAIL, T0)
+    assert during.attempts == (failed,)
+    # a takeover after the lease sees what was in flight
+    taken = repository.claim_round(n.id, 1, "C", T0 + timedelta(seconds=121), T0 + timedelta(seconds=240))
+    assert taken.sending == SendInProgress(1, Channel.EMAIL, T0)
+    sent = Attempt(1, Channel.EMAIL, Outcome.UNCERTAIN, T0, T0, "uncertain")
+    done = repository.complete_round(n.id, 1, "C", RoundResult(Status.SENT, [sent], Channel.EMAIL), T0)
+    assert done.sending is None
+    assert done.attempts == (failed, sent)
+
+
+def test_releasing_a_round_keeps_its_attempts_and_ends_the_lease_now(
+    repository: DynamoDbNotificationRepository,
+) -> None:
+    n = notification()
+    repository.add(n)
+    repository.claim_round(n.id, 1, "A", T0, T0 + timedelta(seconds=120))
+    failed = Attempt(1, Channel.SMS, Outcome.FAILED, T0, T0, "twilio 500", FailureKind.TRANSIENT)
+    later = T0 + timedelta(seconds=50)
+
+    repository.release_round(n.id, 1, "A", [failed], later)
+
+    released = repository.get(n.id)
+    assert (released.status, released.lease_until, released.attempts) == (Status.PROCESSING, later, (failed,))
+    assert [c.id for c in repository.stuck(Status.PROCESSING, later, 10)] == [n.id]
+    assert repository.claim_round(n.id, 1, "B", later, later + timedelta(seconds=120)).lease_owner == "B"
+    with pytest.raises(LeaseLost):
+        repository.release_round(n.id, 1, "A", [], later)
 
 
 def test_adding_an_existing_id_is_refused(repository: DynamoDbNotificationRepository) -> None:

@@ -10,20 +10,26 @@ from notification_service.adapters.redis_delivery_ledger import RedisDeliveryLed
 from notification_service.adapters.redis_idempotency import redis_client
 from notification_service.adapters.redis_provider_health import RedisProviderHealth
 from notification_service.adapters.secrets import with_parameter_store_secrets
-from notification_service.domain.model import Channel
+from notification_service.domain.delivery import Delivered, DeliveryFailed
+from notification_service.domain.model import Channel, FailureKind
 from notification_service.errors import DependencyUnavailable
 from notification_service.settings import Settings
 
 from infra.emulator import Emulator, free_port
 
 
-def test_the_ledger_remembers_deliveries_per_channel(redis_url: str) -> None:
+def test_the_ledger_remembers_each_answer_per_round_and_channel(redis_url: str) -> None:
     ledger = RedisDeliveryLedger(redis_client(redis_url), prefix=f"test-{uuid.uuid4().hex}:")
-    assert ledger.delivered("n-1", Channel.EMAIL) is None
-    ledger.record("n-1", Channel.EMAIL, "<id@example.com>")
-    assert ledger.delivered("n-1", Channel.EMAIL) == "<id@example.com>"
-    assert ledger.delivered("n-1", Channel.SMS) is None
-    assert ledger.delivered("n-2", Channel.EMAIL) is None
+    refused = DeliveryFailed(FailureKind.TRANSIENT, "SMTP 451", retry_after_seconds=30)
+    misconfigured = DeliveryFailed.misconfigured("SMTP authentication failed (535)")
+    assert ledger.outcome("n-1", 1, Channel.EMAIL) is None
+    ledger.record("n-1", 1, Channel.EMAIL, refused)
+    ledger.record("n-1", 1, Channel.SMS, misconfigured)
+    ledger.record("n-1", 2, Channel.EMAIL, Delivered("<id@example.com>"))
+    assert ledger.outcome("n-1", 1, Channel.EMAIL) == refused
+    assert ledger.outcome("n-1", 1, Channel.SMS) == misconfigured
+    assert ledger.outcome("n-1", 2, Channel.EMAIL) == Delivered("<id@example.com>")
+    assert ledger.outcome("n-2", 1, Channel.EMAIL) is None
 
 
 def test_provider_health_reports_and_clears(redis_url: str) -> None:
@@ -39,7 +45,9 @@ def test_provider_health_reports_and_clears(redis_url: str) -> None:
 def test_redis_down_is_a_dependency_error_for_both() -> None:
     dead = redis_client(f"redis://127.0.0.1:{free_port()}/0")
     with pytest.raises(DependencyUnavailable):
-        RedisDeliveryLedger(dead).delivered("n", Channel.SMS)
+        RedisDeliveryLedger(dead).outcome("n", 1, Channel.SMS)
+    with pytest.raises(DependencyUnavailable):
+        RedisDeliveryLedger(dead).record("n", 1, Channel.SMS, Delivered("x"))
     with pytest.raises(DependencyUnavailable):
         RedisProviderHealth(dead).problems()
 

@@ -12,19 +12,36 @@ from typing import Any
 
 import pytest
 from notification_service.delivery_message import DeliveryRecord, encode
-from notification_service.domain.delivery import DeliveryFailed
-from notification_service.domain.model import Channel, Notification, Outcome, Status
+from notification_service.domain.delivery import Delivered, DeliveryFailed, OutgoingMessage, ProviderAnswer
+from notification_service.domain.model import (
+    Attempt,
+    Channel,
+    FailureKind,
+    Notification,
+    Outcome,
+    SendInProgress,
+    Status,
+)
 from notification_service.domain.recipient import Recipient
 from notification_service.domain.retry_policy import RetryPolicy
 from notification_service.errors import DependencyUnavailable
 from notification_service.ports import DeliveryMessage, HealthCheck
-from notification_service.service.dispatch import DispatchOutcome, DispatchService
+from notification_service.service.dispatch import DispatchOutcome, DispatchService, RoundReleased
 from notification_service.service.readiness import check_dependencies
 from pydantic import ValidationError
 
 from infra.lambda_runtime import LocalLambdaContext
 from tests.conftest import load_event
-from tests.fakes import ApiFakes, FakeClock, FakeProvider, FakeQueue, FakeRepository, ok, transient
+from tests.fakes import (
+    ApiFakes,
+    FakeClock,
+    FakeLedger,
+    FakeProvider,
+    FakeQueue,
+    FakeRepository,
+    ok,
+    transient,
+)
 from tests.unit.test_api_handler import call, post
 
 LEASE = timedelta(seconds=120)
@@ -33,29 +50,6 @@ CORRELATION_ID = "corr-1"
 
 
 # --- fakes of the cache-backed ports -----------------------------------------------------------------
-
-
-class FakeLedger:
-    """DeliveryLedger in a dict; `unavailable` makes every call fail as a Redis outage would."""
-
-    def __init__(self) -> None:
-        self.entries: dict[tuple[str, Channel], str] = {}
-        self.unavailable = False
-        self.calls: list[str] = []
-
-    def delivered(self, notification_id: str, channel: Channel) -> str | None:
-        self.calls.append("delivered")
-        self._available()
-        return self.entries.get((notification_id, channel))
-
-    def record(self, notification_id: str, channel: Channel, provider_message_id: str) -> None:
-        self.calls.append("record")
-        self._available()
-        self.entries[(notification_id, channel)] = provider_message_id
-
-    def _available(self) -> None:
-        if self.unavailable:
-            raise DependencyUnavailable("redis", "fake outage")
 
 
 class FakeProviderHealth:
@@ -126,7 +120,7 @@ class World:
             )
         )
 
-    def service(self) -> DispatchService:
+    def service(self, send_budget_seconds: float = 0) -> DispatchService:
         return DispatchService(
             repository=self.repo,
             queue=self.queue,
@@ -137,6 +131,7 @@ class World:
             lease=LEASE,
             provider_health=self.health,
             ledger=self.ledger,
+            send_budget_seconds=send_budget_seconds,
         )
 
     def dispatch(
@@ -159,57 +154,174 @@ def world() -> World:
     return w
 
 
-# --- delivery ledger ---------------------------------------------------------------------------------
+# --- write-ahead, the delivery ledger, and rounds that run again ------------------------------------
 
 
-def test_successful_send_is_written_to_the_ledger(world: World) -> None:
-    # WHEN round 1 runs and email delivers
+def died_during(world: World, channel: Channel, earlier: tuple[Attempt, ...] = ()) -> None:
+    """Round 1 was claimed by a worker that wrote its intent to send `channel` and then died; the
+    lease has run out since."""
+    claimed = world.repo.claim_round(NOTIFICATION_ID, 1, "dead", world.clock(), world.clock() + LEASE)
+    world.repo.begin_send(NOTIFICATION_ID, 1, "dead", channel, earlier, world.clock())
+    assert claimed.lease_until is not None
+    world.clock.advance(LEASE.total_seconds())
+
+
+def test_the_intent_is_written_before_the_provider_is_called_and_the_answer_after(world: World) -> None:
+    seen: list[object] = []
+
+    class Peeking(FakeProvider):
+        async def send(self, message: OutgoingMessage) -> ProviderAnswer:
+            seen.append(world.record().sending)
+            return await super().send(message)
+
+    world.providers[Channel.EMAIL] = Peeking(Channel.EMAIL)
+
+    assert world.dispatch(1) is DispatchOutcome.SENT
+
+    assert seen == [SendInProgress(1, Channel.EMAIL, world.clock())]
+    assert world.ledger.entries == {(NOTIFICATION_ID, 1, Channel.EMAIL): Delivered("fake-email-1")}
+    assert world.record().sending is None  # the result write clears it
+
+
+def test_failed_attempts_are_written_with_the_next_channels_intent(world: World) -> None:
+    world.providers[Channel.EMAIL].script = [transient("SMTP 451")]
+
+    world.dispatch(1)
+
+    assert world.repo.sends_begun == [(NOTIFICATION_ID, 1, Channel.EMAIL), (NOTIFICATION_ID, 1, Channel.SMS)]
+    assert [(a.channel, a.outcome) for a in world.record().attempts] == [
+        (Channel.EMAIL, Outcome.FAILED),
+        (Channel.SMS, Outcome.SENT),
+    ]
+
+
+def test_a_send_known_delivered_from_the_ledger_is_not_sent_again(world: World) -> None:
+    # GIVEN a worker died after email delivered and its answer reached the ledger, not the record
+    died_during(world, Channel.EMAIL)
+    world.ledger.entries[(NOTIFICATION_ID, 1, Channel.EMAIL)] = Delivered("smtp-id-from-before")
+
+    # WHEN the round runs again
     outcome = world.dispatch(1)
 
-    # THEN the ledger holds email's provider id for this notification, and only email's
-    assert outcome is DispatchOutcome.SENT
-    assert world.ledger.entries == {(NOTIFICATION_ID, Channel.EMAIL): "fake-email-1"}
-    assert world.record().provider_message_id == "fake-email-1"
-
-
-def test_channel_the_ledger_says_delivered_is_not_sent_again(world: World) -> None:
-    # GIVEN an earlier run delivered email but its result write was lost: only the ledger knows
-    world.ledger.entries[(NOTIFICATION_ID, Channel.EMAIL)] = "smtp-id-from-before"
-
-    # WHEN round 1 runs (again)
-    outcome = world.dispatch(1)
-
-    # THEN no provider is asked, and the round ends sent via email with the earlier provider id
+    # THEN no provider is asked and the round ends sent with the earlier provider id
     record = world.record()
     assert outcome is DispatchOutcome.SENT
     assert world.calls() == {Channel.EMAIL: 0, Channel.SMS: 0, Channel.TELEGRAM: 0}
-    assert record.status is Status.SENT
-    assert record.channel_used is Channel.EMAIL
-    assert record.provider_message_id == "smtp-id-from-before"
+    assert (record.status, record.channel_used, record.provider_message_id) == (
+        Status.SENT,
+        Channel.EMAIL,
+        "smtp-id-from-before",
+    )
     assert [(a.channel, a.outcome) for a in record.attempts] == [(Channel.EMAIL, Outcome.SENT)]
 
 
-def test_ledger_entry_of_another_notification_does_not_stop_a_send(world: World) -> None:
-    world.ledger.entries[("someone-else", Channel.EMAIL)] = "other-id"
+def test_a_send_known_failed_from_the_ledger_moves_on_to_the_next_channel(world: World) -> None:
+    died_during(world, Channel.EMAIL)
+    world.ledger.entries[(NOTIFICATION_ID, 1, Channel.EMAIL)] = transient("SMTP 451")
 
     assert world.dispatch(1) is DispatchOutcome.SENT
-    assert world.calls()[Channel.EMAIL] == 1
-    assert world.record().provider_message_id == "fake-email-1"
+
+    assert world.calls() == {Channel.EMAIL: 0, Channel.SMS: 1, Channel.TELEGRAM: 0}
+    assert [(a.channel, a.outcome, a.error) for a in world.record().attempts] == [
+        (Channel.EMAIL, Outcome.FAILED, "SMTP 451"),
+        (Channel.SMS, Outcome.SENT, None),
+    ]
+
+
+def test_a_send_with_no_recorded_outcome_is_uncertain_and_never_sent_again(world: World) -> None:
+    # GIVEN a worker died during the email send, before any answer was recorded
+    died_during(world, Channel.EMAIL)
+
+    # WHEN the round runs again
+    outcome = world.dispatch(1)
+
+    # THEN nothing is sent; the round ends sent on email, the attempt marked uncertain
+    record = world.record()
+    assert outcome is DispatchOutcome.SENT
+    assert world.calls() == {Channel.EMAIL: 0, Channel.SMS: 0, Channel.TELEGRAM: 0}
+    assert (record.status, record.channel_used, record.provider_message_id) == (
+        Status.SENT,
+        Channel.EMAIL,
+        None,
+    )
+    (attempt,) = record.attempts
+    assert attempt.outcome is Outcome.UNCERTAIN
+    assert attempt.error is not None and "not sent again" in attempt.error
+
+
+def test_a_round_that_runs_again_skips_channels_already_recorded_for_it(world: World) -> None:
+    # GIVEN email failed, then the worker died while sending sms (the email attempt was written with
+    # the sms intent), and the ledger lost the sms answer
+    at = world.clock()
+    email_failed = Attempt(1, Channel.EMAIL, Outcome.FAILED, at, at, "SMTP 451", FailureKind.TRANSIENT)
+    died_during(world, Channel.SMS, (email_failed,))
+    world.ledger.entries[(NOTIFICATION_ID, 1, Channel.SMS)] = transient("twilio 500")
+
+    assert world.dispatch(1) is DispatchOutcome.SENT
+
+    # THEN email is not tried again in this round, sms is known failed, telegram delivers
+    assert world.calls() == {Channel.EMAIL: 0, Channel.SMS: 0, Channel.TELEGRAM: 1}
+    assert [(a.channel, a.outcome) for a in world.record().attempts] == [
+        (Channel.EMAIL, Outcome.FAILED),
+        (Channel.SMS, Outcome.FAILED),
+        (Channel.TELEGRAM, Outcome.SENT),
+    ]
 
 
 def test_unavailable_ledger_does_not_stop_delivery(world: World) -> None:
-    # GIVEN the cache behind the ledger is down
     world.ledger.unavailable = True
 
-    # WHEN round 1 runs
-    outcome = world.dispatch(1)
+    assert world.dispatch(1) is DispatchOutcome.SENT
 
-    # THEN the ledger was tried (read and write), and email still went out
-    assert outcome is DispatchOutcome.SENT
-    assert world.ledger.calls == ["delivered", "record"]
+    assert world.ledger.calls == ["record"]
     assert world.calls()[Channel.EMAIL] == 1
     assert world.record().status is Status.SENT
-    assert world.ledger.entries == {}
+
+
+def test_a_worker_whose_lease_was_taken_over_never_sends(world: World) -> None:
+    # GIVEN another worker takes the round over between this one's claim and its send
+    service = world.service()
+    original = world.repo.claim_round
+
+    def claim_then_lose_it(*args: Any) -> Notification:
+        claimed = original(*args)
+        world.repo.items[NOTIFICATION_ID] = claimed.with_changes(lease_owner="someone-else")
+        return claimed
+
+    world.repo.claim_round = claim_then_lose_it  # type: ignore[method-assign,assignment]
+
+    outcome = asyncio.run(service.dispatch(DeliveryMessage(NOTIFICATION_ID, 1, CORRELATION_ID)))
+
+    assert outcome is DispatchOutcome.DROPPED
+    assert world.calls() == {Channel.EMAIL: 0, Channel.SMS: 0, Channel.TELEGRAM: 0}
+
+
+def test_without_time_for_another_send_the_round_is_released_unfinished(world: World) -> None:
+    # GIVEN email fails, and then the invocation has less time left than one send may take
+    world.providers[Channel.EMAIL].script = [transient("SMTP 451")]
+    left = iter([60.0, 3.0])
+    service = world.service(send_budget_seconds=12)
+
+    # WHEN round 1 runs
+    with pytest.raises(RoundReleased):
+        asyncio.run(service.dispatch(DeliveryMessage(NOTIFICATION_ID, 1, CORRELATION_ID), lambda: next(left)))
+
+    # THEN sms was not started; the email attempt is kept and the lease ends now, so the next message
+    # (or the sweeper) claims the round at once and goes on with sms
+    record = world.record()
+    assert world.calls() == {Channel.EMAIL: 1, Channel.SMS: 0, Channel.TELEGRAM: 0}
+    assert [(a.channel, a.outcome) for a in record.attempts] == [(Channel.EMAIL, Outcome.FAILED)]
+    assert (record.status, record.lease_until, record.sending) == (Status.PROCESSING, world.clock(), None)
+    assert world.dispatch(1) is DispatchOutcome.SENT
+    assert world.calls() == {Channel.EMAIL: 1, Channel.SMS: 1, Channel.TELEGRAM: 0}
+
+
+def test_a_lease_about_to_end_also_stops_a_send(world: World) -> None:
+    service = world.service(send_budget_seconds=LEASE.total_seconds() + 1)
+
+    with pytest.raises(RoundReleased):
+        asyncio.run(service.dispatch(DeliveryMessage(NOTIFICATION_ID, 1, CORRELATION_ID)))
+    assert world.calls()[Channel.EMAIL] == 0
 
 
 # --- provider health ---------------------------------------------------------------------------------

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from notification_service.domain.delivery import OutgoingMessage, SendOutcome
+from notification_service.domain.delivery import OutgoingMessage, ProviderAnswer, SendOutcome
 from notification_service.domain.fallback import (
     FailedVerdict,
     RetryVerdict,
@@ -49,7 +50,7 @@ def make_notification(
     )
 
 
-def providers_with(**scripts: list[SendOutcome | Exception]) -> dict[Channel, FakeProvider]:
+def providers_with(**scripts: list[ProviderAnswer | Exception]) -> dict[Channel, FakeProvider]:
     return {channel: FakeProvider(channel, list(scripts.get(channel.value, []))) for channel in Channel}
 
 
@@ -75,7 +76,7 @@ def round_of(
 ) -> list[Attempt]:
     now = clock or FakeClock()
 
-    async def send(message: OutgoingMessage) -> SendOutcome:
+    async def send(message: OutgoingMessage, _so_far: Sequence[Attempt]) -> SendOutcome:
         return await providers[message.channel].send(message)
 
     return asyncio.run(run_round(notification, round_no, send, now))

@@ -4,6 +4,7 @@ pure functions and constructors only, no network."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from email.message import EmailMessage
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -146,7 +147,7 @@ def test_message_too_long_for_sms_fails_it_permanently_without_a_send_and_email_
     clock = FakeClock()
     providers = {channel: FakeProvider(channel) for channel in Channel}
 
-    async def send(message: OutgoingMessage) -> Delivered | DeliveryFailed:
+    async def send(message: OutgoingMessage, _so_far: Sequence[Attempt]) -> Delivered | DeliveryFailed:
         return await providers[message.channel].send(message)
 
     n = notification("x" * 2_000, (Channel.SMS, Channel.EMAIL), clock)
@@ -332,11 +333,16 @@ def test_unknown_smtp_tls_names_the_variable(env: pytest.MonkeyPatch) -> None:
         load_settings()
 
 
-@pytest.mark.parametrize(("value", "ok"), [("30", False), ("59", False), ("60", True), ("900", True)])
-def test_dispatch_lease_is_at_least_the_function_timeout(
-    env: pytest.MonkeyPatch, value: str, ok: bool
+@pytest.mark.parametrize(
+    ("value", "timeout", "ok"),
+    [("4", "1", False), ("12", "10", False), ("13", "10", True), ("5", "1", True), ("900", "10", True)],
+)
+def test_dispatch_lease_is_longer_than_one_send(
+    env: pytest.MonkeyPatch, value: str, timeout: str, ok: bool
 ) -> None:
     env.setenv("DISPATCH_LEASE_SECONDS", value)
+    for provider in ("SMTP", "TWILIO", "TELEGRAM"):
+        env.setenv(f"{provider}_TIMEOUT_SECONDS", timeout)
 
     if ok:
         assert load_settings().dispatch_lease_seconds == int(value)

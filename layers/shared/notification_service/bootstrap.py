@@ -108,6 +108,7 @@ def build_dispatch(
         lease=timedelta(seconds=settings.dispatch_lease_seconds),
         provider_health=provider_health or RedisProviderHealth(cache),
         ledger=ledger or RedisDeliveryLedger(cache),
+        send_budget_seconds=settings.send_budget_seconds,
     )
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from notification_service.domain.delivery import OutgoingMessage, SendOutcome
+from notification_service.domain.delivery import OutgoingMessage, ProviderAnswer
 from notification_service.domain.model import Attempt, Channel, Notification, Status
 from notification_service.domain.sweep import SweepCandidate
 
@@ -84,11 +84,32 @@ class NotificationRepository(RecordCloser, Protocol):
         (with the current record) or NotificationNotFound."""
         ...
 
+    def begin_send(
+        self,
+        notification_id: str,
+        round_no: int,
+        owner: str,
+        channel: Channel,
+        attempts: Sequence[Attempt],
+        now: datetime,
+    ) -> None:
+        """Before a provider is called: record that `channel` is being sent in this round (and the
+        round's attempts made since the last write), only while `owner` holds the lease. Raises
+        LeaseLost: then the send must not happen."""
+        ...
+
+    def release_round(
+        self, notification_id: str, round_no: int, owner: str, attempts: Sequence[Attempt], now: datetime
+    ) -> None:
+        """Give the round back unfinished (out of time): keep its attempts so far and end the lease
+        now, so that the next message for it (or the sweeper's) claims it at once. Raises LeaseLost."""
+        ...
+
     def complete_round(
         self, notification_id: str, round_no: int, owner: str, result: RoundResult, now: datetime
     ) -> Notification:
-        """Append the round's attempts and set the new status, only while `owner` holds the lease.
-        Raises LeaseLost."""
+        """Append the round's attempts not yet written and set the new status, only while `owner`
+        holds the lease. Raises LeaseLost."""
         ...
 
     def check(self) -> None:
@@ -118,7 +139,7 @@ class Provider(Protocol):
 
     channel: Channel
 
-    async def send(self, message: OutgoingMessage) -> SendOutcome: ...
+    async def send(self, message: OutgoingMessage) -> ProviderAnswer: ...
 
 
 class HealthCheck(Protocol):
@@ -126,15 +147,16 @@ class HealthCheck(Protocol):
 
 
 class DeliveryLedger(Protocol):
-    """Which channels already delivered a notification, written right after the provider accepted it
-    and before the round's result is stored: a round that runs again (its result write failed, its
-    worker died) never sends again on such a channel."""
+    """What each provider answered, written right after it answered and before the round's result is
+    stored. A round that runs again after its worker died reads it to learn the outcome of the send
+    that was in flight, instead of calling it uncertain. A cache: when it has nothing, the outcome is
+    uncertain and the channel is still not sent again."""
 
-    def delivered(self, notification_id: str, channel: Channel) -> str | None:
-        """The provider message id of an earlier delivery, if any."""
-        ...
+    def outcome(self, notification_id: str, round_no: int, channel: Channel) -> ProviderAnswer | None: ...
 
-    def record(self, notification_id: str, channel: Channel, provider_message_id: str) -> None: ...
+    def record(
+        self, notification_id: str, round_no: int, channel: Channel, answer: ProviderAnswer
+    ) -> None: ...
 
 
 class ProviderHealth(Protocol):

@@ -28,8 +28,10 @@ class Settings(BaseSettings):
 
     max_retry_attempts: int = Field(default=3, ge=1, le=20)
     retry_backoff_base: int = Field(default=2, ge=1, le=900)
-    # at least the dispatch function timeout (60 s): a shorter lease could let a live round be taken over
-    dispatch_lease_seconds: int = Field(default=120, ge=60, le=900)
+    # How long a worker owns a round. Longer than the dispatch timeout (60 s) in production, so a live
+    # round is never taken over; a send is not started with less than SEND_BUDGET left in the lease,
+    # and a takeover never resends the channel in flight (write-ahead), so shorter leases stay safe.
+    dispatch_lease_seconds: int = Field(default=120, ge=5, le=900)
     # The sweeper re-enqueues a record that has not moved this long after it was due (pending after
     # acceptance, retrying after its next round was due; processing as soon as its lease ran out),
     # and fails it after SWEEP_MAX_REQUEUES repairs without progress.
@@ -93,11 +95,22 @@ class Settings(BaseSettings):
             raise ValueError(
                 "SMTP_TLS=none sends credentials in clear text: use starttls or ssl with SMTP_USER"
             )
+        if self.dispatch_lease_seconds <= self.send_budget_seconds:
+            raise ValueError(
+                f"DISPATCH_LEASE_SECONDS must be longer than one send ({self.send_budget_seconds:.0f} s: "
+                "the slowest provider timeout + 2 s)"
+            )
         if self.twilio_account_sid and not (self.twilio_from_number or self.twilio_messaging_service_sid):
             raise ValueError(
                 "TWILIO_ACCOUNT_SID is set: set TWILIO_FROM_NUMBER or TWILIO_MESSAGING_SERVICE_SID"
             )
         return self
+
+    @property
+    def send_budget_seconds(self) -> float:
+        """Time one send may take: the slowest provider's timeout and a margin for the writes around it.
+        The dispatch does not start a send with less left in its invocation or its lease."""
+        return max(self.smtp_timeout_seconds, self.twilio_timeout_seconds, self.telegram_timeout_seconds) + 2
 
     @property
     def smtp_tls_mode(self) -> str:

@@ -6,6 +6,7 @@ Records not finished carry `sweep_status` and `sweep_due` (epoch ms): the keys o
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, cast
@@ -20,6 +21,7 @@ from notification_service.domain.model import (
     FailureKind,
     Notification,
     Outcome,
+    SendInProgress,
     Status,
 )
 from notification_service.domain.recipient import Recipient
@@ -131,6 +133,63 @@ class DynamoDbNotificationRepository:
             raise _unavailable(exc) from exc
         return from_item(_plain(answer["Attributes"]))
 
+    def begin_send(
+        self,
+        notification_id: str,
+        round_no: int,
+        owner: str,
+        channel: Channel,
+        attempts: Sequence[Attempt],
+        now: datetime,
+    ) -> None:
+        sending = {"round": round_no, "channel": channel.value, "started_at": isoformat(now)}
+        self._under_lease(
+            notification_id,
+            round_no,
+            owner,
+            "SET sending = :sending, attempts = list_append(attempts, :attempts), updated_at = :now",
+            {":sending": _av(sending), ":attempts": _av([attempt_to_map(a) for a in attempts])},
+            now,
+        )
+
+    def release_round(
+        self, notification_id: str, round_no: int, owner: str, attempts: Sequence[Attempt], now: datetime
+    ) -> None:
+        self._under_lease(
+            notification_id,
+            round_no,
+            owner,
+            "SET attempts = list_append(attempts, :attempts), lease_until = :now_ms, sweep_due = :now_ms, "
+            "updated_at = :now REMOVE sending",
+            {":attempts": _av([attempt_to_map(a) for a in attempts]), ":now_ms": _av(_ms(now))},
+            now,
+        )
+
+    def _under_lease(
+        self,
+        notification_id: str,
+        round_no: int,
+        owner: str,
+        update: str,
+        values: dict[str, Any],
+        now: datetime,
+    ) -> None:
+        written = self._update_if(
+            notification_id,
+            UpdateExpression=update,
+            ConditionExpression="#status = :processing AND #round = :round AND lease_owner = :owner",
+            ExpressionAttributeNames={"#status": "status", "#round": "round"},
+            ExpressionAttributeValues={
+                **values,
+                ":now": _av(isoformat(now)),
+                ":processing": _av(Status.PROCESSING.value),
+                ":round": _av(round_no),
+                ":owner": _av(owner),
+            },
+        )
+        if not written:
+            raise LeaseLost(f"{notification_id} round {round_no}: lease no longer held by {owner}")
+
     def complete_round(
         self, notification_id: str, round_no: int, owner: str, result: RoundResult, now: datetime
     ) -> Notification:
@@ -150,7 +209,7 @@ class DynamoDbNotificationRepository:
             "updated_at = :now",
             "sweeps = :zero",
         ]
-        removes = ["lease_owner", "lease_until"]
+        removes = ["lease_owner", "lease_until", "sending"]
         if result.channel_used is not None:
             sets.append("channel_used = :channel_used")
             values[":channel_used"] = _av(result.channel_used.value)
@@ -383,6 +442,15 @@ def to_item(n: Notification) -> dict[str, Any]:
         "provider_message_id": n.provider_message_id,
         "next_attempt_at": isoformat(n.next_attempt_at) if n.next_attempt_at else None,
         "request_hash": n.request_hash,
+        "sending": (
+            {
+                "round": n.sending.round,
+                "channel": n.sending.channel.value,
+                "started_at": isoformat(n.sending.started_at),
+            }
+            if n.sending
+            else None
+        ),
         "status_reason": n.status_reason,
     }
     item.update({k: v for k, v in optional.items() if v is not None})
@@ -416,4 +484,11 @@ def from_item(item: dict[str, Any]) -> Notification:
         request_hash=item.get("request_hash"),
         status_reason=item.get("status_reason"),
         sweeps=int(item.get("sweeps", 0)),
+        sending=_sending(item.get("sending")),
     )
+
+
+def _sending(data: dict[str, Any] | None) -> SendInProgress | None:
+    if not data:
+        return None
+    return SendInProgress(int(data["round"]), Channel(data["channel"]), parse_iso(data["started_at"]))

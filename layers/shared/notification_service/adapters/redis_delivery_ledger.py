@@ -1,34 +1,67 @@
-"""DeliveryLedger in the Redis-compatible cache: one key per delivered (notification, channel)."""
+"""DeliveryLedger in the Redis-compatible cache: one key per (notification, round, channel) holding
+what the provider answered, as JSON."""
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import redis
 
-from notification_service.domain.model import Channel
+from notification_service.domain.delivery import Delivered, DeliveryFailed, ProviderAnswer
+from notification_service.domain.model import Channel, FailureKind
 from notification_service.errors import DependencyUnavailable
 
-LEDGER_TTL_SECONDS = 7 * 24 * 3600  # longer than any retry schedule (3 rounds, 900 s at most each)
+LEDGER_TTL_SECONDS = 7 * 24 * 3600  # longer than any retry schedule (20 rounds, 900 s at most each)
+
+
+def _encode(answer: ProviderAnswer) -> str:
+    if isinstance(answer, Delivered):
+        return json.dumps({"sent": True, "provider_message_id": answer.provider_message_id})
+    return json.dumps(
+        {
+            "sent": False,
+            "kind": answer.kind.value,
+            "reason": answer.reason,
+            "retry_after_seconds": answer.retry_after_seconds,
+            "configuration_error": answer.configuration_error,
+        }
+    )
+
+
+def _decode(raw: bytes | str) -> ProviderAnswer:
+    data: dict[str, Any] = json.loads(raw)
+    if data["sent"]:
+        return Delivered(str(data["provider_message_id"]))
+    return DeliveryFailed(
+        FailureKind(data["kind"]),
+        str(data["reason"]),
+        data.get("retry_after_seconds"),
+        bool(data.get("configuration_error")),
+    )
 
 
 class RedisDeliveryLedger:
-    def __init__(self, client: redis.Redis, prefix: str = "delivered:") -> None:
+    def __init__(self, client: redis.Redis, prefix: str = "send:") -> None:
         self._client = client
         self._prefix = prefix
 
-    def _key(self, notification_id: str, channel: Channel) -> str:
-        return f"{self._prefix}{notification_id}:{channel.value}"
+    def _key(self, notification_id: str, round_no: int, channel: Channel) -> str:
+        return f"{self._prefix}{notification_id}:{round_no}:{channel.value}"
 
-    def delivered(self, notification_id: str, channel: Channel) -> str | None:
+    def outcome(self, notification_id: str, round_no: int, channel: Channel) -> ProviderAnswer | None:
         try:
-            value = self._client.get(self._key(notification_id, channel))
+            raw = self._client.get(self._key(notification_id, round_no, channel))
         except redis.RedisError as exc:
             raise DependencyUnavailable("redis", type(exc).__name__) from exc
-        if value is None:
+        if raw is None:
             return None
-        return value.decode() if isinstance(value, bytes) else str(value)
+        return _decode(raw if isinstance(raw, bytes | str) else str(raw))
 
-    def record(self, notification_id: str, channel: Channel, provider_message_id: str) -> None:
+    def record(self, notification_id: str, round_no: int, channel: Channel, answer: ProviderAnswer) -> None:
         try:
-            self._client.set(self._key(notification_id, channel), provider_message_id, ex=LEDGER_TTL_SECONDS)
+            self._client.set(
+                self._key(notification_id, round_no, channel), _encode(answer), ex=LEDGER_TTL_SECONDS
+            )
         except redis.RedisError as exc:
             raise DependencyUnavailable("redis", type(exc).__name__) from exc

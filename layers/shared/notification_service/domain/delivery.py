@@ -45,4 +45,12 @@ class DeliveryFailed:
         return cls(FailureKind.PERMANENT, reason)
 
 
-SendOutcome = Delivered | DeliveryFailed
+@dataclass(frozen=True)
+class DeliveryUncertain:
+    """A send began and its result was never recorded (the worker died): it may have been delivered."""
+
+    reason: str
+
+
+ProviderAnswer = Delivered | DeliveryFailed  # what a provider says about a send it made
+SendOutcome = ProviderAnswer | DeliveryUncertain  # what a round knows about a channel's send

@@ -4,30 +4,50 @@
 - A channel that failed permanently in an earlier round is `skipped` (never tried again).
 - A message longer than a channel carries is a permanent failure of that channel, without a send.
 - A transient or permanent failure moves on to the next channel.
+- A round that runs again (its worker died) goes on where the record says it was: channels already
+  recorded for this round are not tried again, and the channel whose send was in flight
+  (`notification.sending`) is resolved, never sent again; an uncertain outcome ends the round as sent.
 After the round, `verdict` decides: sent, another round after a delay (the backoff, or longer when a
 provider asked to wait), or failed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from notification_service.domain.channel_limits import fits, too_long_reason
-from notification_service.domain.delivery import Delivered, DeliveryFailed, OutgoingMessage, SendOutcome
+from notification_service.domain.delivery import (
+    Delivered,
+    DeliveryFailed,
+    DeliveryUncertain,
+    OutgoingMessage,
+    SendOutcome,
+)
 from notification_service.domain.model import Attempt, Channel, Notification, Outcome
 from notification_service.domain.retry_policy import RetryPolicy
 
-Send = Callable[[OutgoingMessage], Awaitable[SendOutcome]]
+# Sends one channel; gets the attempts this run of the round made so far (to record before sending).
+Send = Callable[[OutgoingMessage, Sequence[Attempt]], Awaitable[SendOutcome]]
+# Finds out what became of a send that was in flight when an earlier worker stopped.
+Resolve = Callable[[OutgoingMessage], Awaitable[SendOutcome]]
 Now = Callable[[], datetime]
 
 
-async def run_round(notification: Notification, round_no: int, send: Send, now: Now) -> list[Attempt]:
-    """Try the channels in order; return one attempt per channel considered, in order."""
+async def run_round(
+    notification: Notification, round_no: int, send: Send, now: Now, resolve: Resolve | None = None
+) -> list[Attempt]:
+    """Try the channels in order; return one attempt per channel considered in this run, in order
+    (channels recorded for this round by an earlier run are not considered again)."""
     attempts: list[Attempt] = []
     given_up = notification.permanently_failed_channels()
+    recorded = {a.channel for a in notification.attempts if a.round == round_no}
+    in_flight = notification.sending
+    interrupted = in_flight.channel if in_flight is not None and in_flight.round == round_no else None
     for channel in notification.channels:
+        if channel in recorded:
+            continue
         started = now()
         address = notification.recipient.address_for(channel)
         if address is None:
@@ -36,21 +56,29 @@ async def run_round(notification: Notification, round_no: int, send: Send, now: 
         if channel in given_up:
             attempts.append(_skipped(round_no, channel, started, "failed permanently in an earlier round"))
             continue
-        if fits(channel, notification.message):
-            outcome = await send(
-                OutgoingMessage(
-                    notification_id=notification.id,
-                    channel=channel,
-                    address=address,
-                    body=notification.message,
-                    subject=notification.subject,
-                    correlation_id=notification.correlation_id,
-                )
-            )
+        message = OutgoingMessage(
+            notification_id=notification.id,
+            channel=channel,
+            address=address,
+            body=notification.message,
+            subject=notification.subject,
+            correlation_id=notification.correlation_id,
+        )
+        if channel == interrupted and in_flight is not None:
+            started = in_flight.started_at
+            outcome = await resolve(message) if resolve is not None else uncertain_send(channel)
+            finished = now()
+        elif fits(channel, notification.message):
+            outcome = await send(message, attempts)
             finished = now()
         else:  # no send at all: the channel cannot carry this message
             outcome = DeliveryFailed.permanent(too_long_reason(channel, notification.message))
             finished = started
+        if isinstance(outcome, DeliveryUncertain):
+            attempts.append(
+                Attempt(round_no, channel, Outcome.UNCERTAIN, started, finished, error=outcome.reason)
+            )
+            return attempts
         if isinstance(outcome, Delivered):
             attempts.append(
                 Attempt(
@@ -78,6 +106,13 @@ async def run_round(notification: Notification, round_no: int, send: Send, now: 
     return attempts
 
 
+def uncertain_send(channel: Channel) -> DeliveryUncertain:
+    return DeliveryUncertain(
+        f"the worker running this round stopped during the {channel.value} send and its outcome was "
+        "not recorded; not sent again, to avoid a duplicate"
+    )
+
+
 def _skipped(round_no: int, channel: Channel, at: datetime, why: str) -> Attempt:
     return Attempt(round_no, channel, Outcome.SKIPPED, at, at, error=why)
 
@@ -102,13 +137,15 @@ RoundVerdict = SentVerdict | RetryVerdict | FailedVerdict
 
 
 def verdict(
-    notification: Notification, round_no: int, round_attempts: list[Attempt], policy: RetryPolicy
+    notification: Notification, round_no: int, new_attempts: Sequence[Attempt], policy: RetryPolicy
 ) -> RoundVerdict:
-    """Decide what follows a round, given the notification as it was before the round."""
+    """Decide what follows a round, given the notification as it was claimed (with what an earlier
+    run of this round recorded) and the attempts this run made."""
+    round_attempts = [a for a in notification.attempts if a.round == round_no] + list(new_attempts)
     for attempt in round_attempts:
-        if attempt.outcome is Outcome.SENT:
+        if attempt.outcome in (Outcome.SENT, Outcome.UNCERTAIN):
             return SentVerdict(attempt.channel, attempt.provider_message_id)
-    after = notification.with_changes(attempts=notification.attempts + tuple(round_attempts))
+    after = notification.with_changes(attempts=notification.attempts + tuple(new_attempts))
     still_possible = [
         c
         for c in after.channels

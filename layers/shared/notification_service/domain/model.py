@@ -40,6 +40,9 @@ class Outcome(StrEnum):
     SENT = "sent"
     FAILED = "failed"
     SKIPPED = "skipped"
+    # The worker stopped while this channel's send was in flight and no result was recorded: the
+    # provider may have delivered it. Not sent again (at most once); the round ends here.
+    UNCERTAIN = "uncertain"
 
 
 class FailureKind(StrEnum):
@@ -60,6 +63,16 @@ class Attempt:
     failure_kind: FailureKind | None = None
     provider_message_id: str | None = None
     retry_after_seconds: int | None = None  # the provider asked to wait this long (e.g. HTTP 429)
+
+
+@dataclass(frozen=True)
+class SendInProgress:
+    """Written before a provider is called (write-ahead): the round that runs again after its worker
+    died knows which send may have happened."""
+
+    round: int
+    channel: Channel
+    started_at: datetime
 
 
 @dataclass(frozen=True)
@@ -84,6 +97,7 @@ class Notification:
     request_hash: str | None = None  # accepted under an Idempotency-Key: the hash of that request
     status_reason: str | None = None  # why it ended `failed` or `cancelled`, in words
     sweeps: int = 0  # times the sweeper re-enqueued it without the record moving on
+    sending: SendInProgress | None = None
 
     def permanently_failed_channels(self) -> frozenset[Channel]:
         """Channels that said "this will never work" in any earlier round: not tried again."""

@@ -196,7 +196,11 @@ class AcceptedNotification(BaseModel):
 class AttemptView(BaseModel):
     round: int
     channel: Channel
-    outcome: str
+    outcome: str = Field(
+        description="sent, failed, skipped (no address, or failed permanently before), or uncertain "
+        "(the worker stopped during the send; not sent again)",
+        examples=["sent"],
+    )
     error: str | None = None
     failure_kind: str | None = None
     provider_message_id: str | None = None

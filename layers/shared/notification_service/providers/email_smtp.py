@@ -10,7 +10,7 @@ from email.utils import formatdate, make_msgid
 import aiosmtplib
 from aws_lambda_powertools import Logger
 
-from notification_service.domain.delivery import Delivered, DeliveryFailed, OutgoingMessage, SendOutcome
+from notification_service.domain.delivery import Delivered, DeliveryFailed, OutgoingMessage, ProviderAnswer
 from notification_service.domain.model import Channel
 from notification_service.domain.recipient import InvalidAddress, mask_email, validate_email
 
@@ -63,7 +63,7 @@ class SmtpEmailProvider:
         mail.set_content(message.body, charset="utf-8")
         return mail
 
-    async def send(self, message: OutgoingMessage) -> SendOutcome:
+    async def send(self, message: OutgoingMessage) -> ProviderAnswer:
         try:
             validate_email(message.address)
         except InvalidAddress as exc:

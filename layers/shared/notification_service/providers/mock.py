@@ -11,7 +11,7 @@ import uuid
 
 from aws_lambda_powertools import Logger
 
-from notification_service.domain.delivery import Delivered, DeliveryFailed, OutgoingMessage, SendOutcome
+from notification_service.domain.delivery import Delivered, DeliveryFailed, OutgoingMessage, ProviderAnswer
 from notification_service.domain.model import Channel
 from notification_service.domain.recipient import InvalidAddress, mask_address, validate_address
 
@@ -24,7 +24,7 @@ class MockProvider:
         self._fail = fail
         self._latency = latency_ms / 1000
 
-    async def send(self, message: OutgoingMessage) -> SendOutcome:
+    async def send(self, message: OutgoingMessage) -> ProviderAnswer:
         try:
             validate_address(self.channel, message.address)
         except InvalidAddress as exc:

@@ -10,7 +10,7 @@ from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
 
-from notification_service.domain.delivery import Delivered, DeliveryFailed, OutgoingMessage, SendOutcome
+from notification_service.domain.delivery import Delivered, DeliveryFailed, OutgoingMessage, ProviderAnswer
 from notification_service.domain.model import Channel
 from notification_service.domain.recipient import InvalidAddress, mask_phone, validate_phone
 from notification_service.providers.per_loop import PerLoop
@@ -74,7 +74,7 @@ class TwilioSmsProvider:
         client.api.base_url = self._api_base
         return client
 
-    async def send(self, message: OutgoingMessage) -> SendOutcome:
+    async def send(self, message: OutgoingMessage) -> ProviderAnswer:
         try:
             to = validate_phone(message.address)
         except InvalidAddress as exc:

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 from aws_lambda_powertools import Logger
 
-from notification_service.domain.delivery import Delivered, DeliveryFailed, OutgoingMessage, SendOutcome
+from notification_service.domain.delivery import Delivered, DeliveryFailed, OutgoingMessage, ProviderAnswer
 from notification_service.domain.model import Channel
 from notification_service.domain.recipient import InvalidAddress, mask_chat_id, validate_telegram_chat_id
 from notification_service.providers.per_loop import PerLoop
@@ -26,7 +26,7 @@ class TelegramBotProvider:
         self._timeout = timeout_seconds
         self._client = PerLoop(lambda: httpx.AsyncClient(base_url=self._base_url, timeout=self._timeout))
 
-    async def send(self, message: OutgoingMessage) -> SendOutcome:
+    async def send(self, message: OutgoingMessage) -> ProviderAnswer:
         try:
             chat_id = validate_telegram_chat_id(message.address)
         except InvalidAddress as exc:

@@ -1,8 +1,11 @@
 """Running one round of one notification, as a delivery message asks.
 
-claim (conditional) -> try the channels (fallback) -> write the round's result (conditional on the
-lease) -> enqueue the next round when the verdict says retry. Blocking adapter calls run in threads
-so the records of one SQS batch progress concurrently.
+claim (conditional) -> for each channel tried: write the intent (conditional on the lease), call the
+provider, record its answer in the ledger -> write the round's result (conditional on the lease) ->
+enqueue the next round when the verdict says retry. A worker that lost its lease never sends; a
+round that runs again after its worker died resumes from the record and never resends the channel
+that was in flight. Blocking adapter calls run in threads so the records of a batch progress
+concurrently.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -19,9 +22,22 @@ from typing import TypeVar
 from aws_lambda_powertools import Logger
 
 from notification_service.domain.claim import LostClaim, why_claim_lost
-from notification_service.domain.delivery import Delivered, DeliveryFailed, OutgoingMessage, SendOutcome
-from notification_service.domain.fallback import FailedVerdict, RetryVerdict, SentVerdict, run_round, verdict
-from notification_service.domain.model import Channel, Status
+from notification_service.domain.delivery import (
+    Delivered,
+    DeliveryFailed,
+    OutgoingMessage,
+    ProviderAnswer,
+    SendOutcome,
+)
+from notification_service.domain.fallback import (
+    FailedVerdict,
+    RetryVerdict,
+    SentVerdict,
+    run_round,
+    uncertain_send,
+    verdict,
+)
+from notification_service.domain.model import Attempt, Channel, Notification, Outcome, Status
 from notification_service.domain.retry_policy import RetryPolicy
 from notification_service.errors import DependencyUnavailable
 from notification_service.ports import (
@@ -53,6 +69,81 @@ class RoundInProgressElsewhere(Exception):
     """Another worker holds a live lease on this round; the message should come back later."""
 
 
+class RoundReleased(Exception):
+    """The round was given back unfinished (not enough time left); the message should come back."""
+
+
+class OutOfTime(Exception):
+    """Not enough time left in the invocation or the lease to make one more send."""
+
+
+class _RoundRun:
+    """One run of one round: writes each send's intent before the provider is called (and the
+    attempts made since the last write), records the provider's answer in the ledger, and resolves a
+    send an earlier run left in flight."""
+
+    def __init__(
+        self,
+        service: DispatchService,
+        notification: Notification,
+        round_no: int,
+        time_left: Callable[[], float] | None,
+    ) -> None:
+        self._service = service
+        self._notification = notification
+        self._round = round_no
+        self._time_left = time_left
+        self._attempts: Sequence[Attempt] = ()
+        self._written = 0
+
+    def unwritten(self, attempts: Sequence[Attempt] | None = None) -> list[Attempt]:
+        """The attempts of this run not written yet (of `attempts`, or of those seen at the last send)."""
+        return list((self._attempts if attempts is None else attempts)[self._written :])
+
+    def _seconds_left(self) -> float:
+        lease_until = self._notification.lease_until
+        left = (lease_until - self._service.now()).total_seconds() if lease_until else math.inf
+        if self._time_left is not None:
+            left = min(left, self._time_left())
+        return left
+
+    async def send(self, message: OutgoingMessage, attempts_so_far: Sequence[Attempt]) -> SendOutcome:
+        self._attempts = attempts_so_far
+        if self._seconds_left() < self._service.send_budget_seconds:
+            raise OutOfTime(f"less than {self._service.send_budget_seconds:.0f} s left for a send")
+        service = self._service
+        await service.blocking(
+            service.repository.begin_send,
+            message.notification_id,
+            self._round,
+            service.worker_id,
+            message.channel,
+            self.unwritten(),
+            service.now(),
+        )
+        self._written = len(attempts_so_far)
+        answer = await service.send(message)
+        await service.ledger_call("record", message.notification_id, self._round, message.channel, answer)
+        return answer
+
+    async def resolve(self, message: OutgoingMessage) -> SendOutcome:
+        known = await self._service.ledger_call(
+            "outcome", message.notification_id, self._round, message.channel
+        )
+        if isinstance(known, Delivered | DeliveryFailed):
+            logger.warning(
+                "the send in flight when the last worker stopped is known from the ledger",
+                extra={"channel": message.channel.value, "sent": isinstance(known, Delivered)},
+            )
+            return known
+        logger.warning(
+            "the send in flight when the last worker stopped has no recorded outcome: uncertain, "
+            "not sent again",
+            extra={"channel": message.channel.value},
+        )
+        return uncertain_send(message.channel)
+
+
 class DispatchService:
     def __init__(
         self,
@@ -65,9 +156,11 @@ class DispatchService:
         lease: timedelta,
         provider_health: ProviderHealth | None = None,
         ledger: DeliveryLedger | None = None,
+        send_budget_seconds: float = 0,
     ) -> None:
         self._provider_health = provider_health
         self._ledger = ledger
+        self.send_budget_seconds = send_budget_seconds
         self._executor = ThreadPoolExecutor(max_workers=BLOCKING_THREADS, thread_name_prefix="dispatch-io")
         self._repository = repository
         self._queue = queue
@@ -76,6 +169,20 @@ class DispatchService:
         self._now = now
         self._worker_id = worker_id
         self._lease = lease
+
+    @property
+    def repository(self) -> NotificationRepository:
+        return self._repository
+
+    @property
+    def worker_id(self) -> str:
+        return self._worker_id
+
+    def now(self) -> datetime:
+        return self._now()
+
+    async def blocking(self, function: Callable[..., T], *args: object) -> T:
+        return await self._blocking(function, *args)
 
     async def _blocking(self, function: Callable[..., T], *args: object) -> T:
         """A blocking adapter call in this service's own threads (asyncio's default pool has
@@ -86,7 +193,11 @@ class DispatchService:
             self._executor, lambda: context.run(function, *args)
         )
 
-    async def dispatch(self, message: DeliveryMessage) -> DispatchOutcome:
+    async def dispatch(
+        self, message: DeliveryMessage, time_left: Callable[[], float] | None = None
+    ) -> DispatchOutcome:
+        """Run the round `message` names. `time_left`: seconds left in this invocation; a send that
+        might not finish in time (or within the lease) is not started, and the round is released."""
         now = self._now()
         try:
             notification = await self._blocking(
@@ -100,20 +211,38 @@ class DispatchService:
         except ClaimRejected as rejected:
             return await self._claim_lost(message, rejected)
 
-        attempts = await run_round(notification, message.round, self._send, self._now)
+        run = _RoundRun(self, notification, message.round, time_left)
+        try:
+            attempts = await run_round(notification, message.round, run.send, self._now, run.resolve)
+        except LeaseLost:
+            logger.error("lease lost before a send; the send did not happen", extra={"round": message.round})
+            return DispatchOutcome.DROPPED
+        except OutOfTime as out:
+            await self._blocking(
+                self._repository.release_round,
+                message.notification_id,
+                message.round,
+                self._worker_id,
+                run.unwritten(),
+                self._now(),
+            )
+            logger.warning("round released unfinished: not enough time left", extra={"round": message.round})
+            raise RoundReleased(str(out)) from None
         decision = verdict(notification, message.round, attempts, self._policy)
         finished = self._now()
         match decision:
             case SentVerdict(channel=channel, provider_message_id=provider_id):
-                result = RoundResult(Status.SENT, attempts, channel, provider_id)
+                result = RoundResult(Status.SENT, run.unwritten(attempts), channel, provider_id)
                 outcome = DispatchOutcome.SENT
             case RetryVerdict(delay_seconds=delay):
                 result = RoundResult(
-                    Status.RETRYING, attempts, next_attempt_at=finished + timedelta(seconds=delay)
+                    Status.RETRYING,
+                    run.unwritten(attempts),
+                    next_attempt_at=finished + timedelta(seconds=delay),
                 )
                 outcome = DispatchOutcome.RETRYING
             case FailedVerdict(reason=reason):
-                result = RoundResult(Status.FAILED, attempts, reason=reason)
+                result = RoundResult(Status.FAILED, run.unwritten(attempts), reason=reason)
                 outcome = DispatchOutcome.FAILED
         try:
             await self._blocking(
@@ -139,38 +268,28 @@ class DispatchService:
                 "outcome": outcome.value,
                 "channel": result.channel_used.value if result.channel_used else None,
                 "reason": decision.reason if isinstance(decision, FailedVerdict) else None,
+                "uncertain": any(a.outcome is Outcome.UNCERTAIN for a in attempts) or None,
             },
         )
         return outcome
 
-    async def _send(self, message: OutgoingMessage) -> SendOutcome:
+    async def send(self, message: OutgoingMessage) -> ProviderAnswer:
         provider = self._providers.get(message.channel)
         if provider is None:
             return DeliveryFailed.permanent(f"no provider configured for {message.channel.value}")
-        earlier = await self._ledger_call("delivered", message.notification_id, message.channel)
-        if earlier is not None:
-            logger.warning(
-                "channel delivered before (its result write was lost): not sent again",
-                extra={"channel": message.channel.value},
-            )
-            return Delivered(str(earlier))
         try:
-            outcome = await provider.send(message)
+            answer = await provider.send(message)
         except Exception as exc:  # a provider bug must not lose the round: count it as transient
             logger.exception(
                 "provider raised instead of classifying its failure", extra={"channel": message.channel.value}
             )
             return DeliveryFailed.transient(f"{message.channel.value} provider error: {type(exc).__name__}")
-        if isinstance(outcome, Delivered):
-            await self._ledger_call(
-                "record", message.notification_id, message.channel, outcome.provider_message_id
-            )
-        await self._report_health(message.channel, outcome)
-        return outcome
+        await self._report_health(message.channel, answer)
+        return answer
 
-    async def _ledger_call(self, operation: str, *args: object) -> object:
-        """The ledger narrows the resend window; when the cache is down, DynamoDB's conditions still
-        keep duplicates out and delivery goes on."""
+    async def ledger_call(self, operation: str, *args: object) -> object:
+        """The ledger only sharpens what a round that runs again knows; when the cache is down the
+        write-ahead in DynamoDB still keeps the channel from being sent twice, and delivery goes on."""
         if self._ledger is None:
             return None
         try:
@@ -179,7 +298,7 @@ class DispatchService:
             logger.warning("delivery ledger unavailable", extra={"operation": operation})
             return None
 
-    async def _report_health(self, channel: Channel, outcome: SendOutcome) -> None:
+    async def _report_health(self, channel: Channel, outcome: ProviderAnswer) -> None:
         if self._provider_health is None:
             return
         if isinstance(outcome, DeliveryFailed) and not outcome.configuration_error:
