@@ -53,6 +53,9 @@ def main() -> int:
         init_error: dict[str, Any] | None = _error(exc)
     else:
         init_error = None
+        from infra.faults import install_from_environment
+
+        install_from_environment(args.logical_id)  # the chaos test's fault plan, when one is set
     protocol.write(json.dumps({"ready": init_error is None}) + "\n")
     protocol.flush()
 
