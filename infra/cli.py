@@ -1,5 +1,6 @@
 """`notifyctl`: the project's command line. `local` runs the whole stack; `invoke` runs one handler
-on an event (the no-Docker twin of `sam local invoke`); `emulator` runs just the AWS API emulator."""
+on an event (the no-Docker twin of `sam local invoke`); `dlq` lists and redrives the dead-letter
+queue; `emulator` runs just the AWS API emulator."""
 
 from __future__ import annotations
 
@@ -13,8 +14,11 @@ import threading
 from pathlib import Path
 from types import FrameType
 
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
 from dotenv import load_dotenv
 
+from infra import dead_letters
 from infra.emulator import start_emulator
 from infra.local_stack import LocalStack, LocalStackConfig
 from infra.sinks import DEFAULT_INBOX, read_inbox
@@ -79,6 +83,19 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--batch-repetitions", type=int, default=5)
     bench.add_argument("--output", type=Path, default=None, help="default bench/results")
 
+    dlq = commands.add_parser("dlq", help="list or redrive the delivery dead-letter queue")
+    dlq.add_argument("action", choices=["list", "redrive"])
+    dlq.add_argument("message_ids", nargs="*", help="redrive only these (default: every message)")
+    dlq.add_argument("--stack-name", default="notification-service-local")
+    dlq.add_argument(
+        "--endpoint-url",
+        default=os.environ.get("AWS_ENDPOINT_URL")
+        or f"http://localhost:{os.environ.get('EMULATOR_PORT', '4566')}",
+        help="the emulator the local stack uses (default AWS_ENDPOINT_URL, else localhost:EMULATOR_PORT)",
+    )
+    dlq.add_argument("--aws", action="store_true", help="a deployed stack on AWS (ignores --endpoint-url)")
+    dlq.add_argument("--json", action="store_true", help="one JSON object per line")
+
     emulator = commands.add_parser("emulator", help="run only the AWS API emulator (moto), in the foreground")
     emulator.add_argument("--host", default="127.0.0.1")
     emulator.add_argument("--port", type=int, default=4566)
@@ -104,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_bench(args)
     if args.command == "sinks":
         return list_sinks(args.inbox, args.channel, as_json=args.json)
+    if args.command == "dlq":
+        return run_dlq(args)
     return run_emulator(args.host, args.port)
 
 
@@ -183,6 +202,26 @@ def list_sinks(inbox: Path, channel: str | None, *, as_json: bool) -> int:
         print(f"{item['received_at']}  {item['channel']:<8} to={to}{title}  {item['body'][:60]!r}")
     if not items and not as_json:
         print(f"nothing received yet ({inbox})")
+    return 0
+
+
+def run_dlq(args: argparse.Namespace) -> int:
+    endpoint = None if args.aws else args.endpoint_url
+    try:
+        queues = dead_letters.stack_queues(args.stack_name, endpoint)
+        sqs = boto3.client("sqs", endpoint_url=endpoint)
+        if args.action == "list":
+            letters = dead_letters.list_dead_letters(sqs, queues.dead_letter_url)
+        else:
+            letters = dead_letters.redrive(sqs, queues, set(args.message_ids) or None)
+    except (BotoCoreError, ClientError, KeyError, ValueError) as exc:
+        print(f"notifyctl dlq: {exc}", file=sys.stderr)
+        return 1
+    for letter in letters:
+        print(json.dumps(letter.as_dict()) if args.json else letter.summary())
+    if not args.json:
+        verb = "on the dead-letter queue" if args.action == "list" else "sent back to the delivery queue"
+        print(f"{len(letters)} message(s) {verb}")
     return 0
 
 

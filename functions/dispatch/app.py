@@ -18,6 +18,7 @@ from notification_service.bootstrap import build_dispatch
 from notification_service.delivery_message import DeliveryRecord
 from notification_service.lazy import Lazy
 from notification_service.service.dispatch import DispatchService, RoundInProgressElsewhere, RoundReleased
+from pydantic import ValidationError
 
 logger = Logger()
 tracer = Tracer()
@@ -26,7 +27,17 @@ dispatcher: Lazy[DispatchService] = Lazy(build_dispatch)
 
 
 async def record_handler(record: SQSRecord, lambda_context: LambdaContext | None = None) -> str:
-    message = DeliveryRecord.model_validate(record.raw_event).message()  # a poison body fails alone
+    try:
+        message = DeliveryRecord.model_validate(record.raw_event).message()  # a poison body fails alone
+    except ValidationError:
+        logger.error(
+            "unparseable delivery message: it goes to the dead-letter queue after the redrive count",
+            extra={
+                "message_id": record.message_id,
+                "receive_count": record.attributes.approximate_receive_count,
+            },
+        )
+        raise
     logger.thread_safe_append_keys(
         notification_id=message.notification_id, correlation_id=message.correlation_id, round=message.round
     )

@@ -194,5 +194,9 @@ def sinks_stack(e2e_logs: Path, redis_url: str) -> Iterator[RunningStack]:
 def sweeping_stack(e2e_logs: Path, redis_url: str) -> Iterator[RunningStack]:
     """The sweeper on a short schedule and grace, so stuck records are repaired within seconds."""
     yield from _stack(
-        "sweeping", e2e_logs, redis_url, {"SWEEP_GRACE_SECONDS": "1"}, ("--schedule-every", "0.5")
+        "sweeping",
+        e2e_logs,
+        redis_url,
+        {"SWEEP_GRACE_SECONDS": "1", "DELIVERY_VISIBILITY_TIMEOUT": "1"},
+        ("--schedule-every", "0.5"),
     )
