@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 SAM_VENV ?= .venv-sam
 
-.PHONY: setup run test test-unit test-integration test-e2e lint format template-check sam-cli bench clean
+.PHONY: setup run test test-unit test-integration test-e2e chaos lint format template-check sam-cli bench clean
 
 setup:
 	@VENV=$(VENV) ./scripts/bootstrap.sh
@@ -26,6 +26,14 @@ test-integration: setup
 
 test-e2e: setup
 	$(BIN)/pytest tests/e2e -q
+
+# The chaos test alone, with another seed, more notifications, one UNCERTAIN_SENDS mode (default both):
+#   make chaos SEED=42 N=2000 UNCERTAIN=skip
+SEED ?= 7
+N ?= 300
+UNCERTAIN ?=
+chaos: setup
+	$(BIN)/pytest tests/e2e/test_chaos.py -q -s --chaos-seed $(SEED) --chaos-n $(N) $(if $(UNCERTAIN),--chaos-uncertain $(UNCERTAIN))
 
 lint: setup
 	$(BIN)/ruff check .

@@ -36,3 +36,20 @@ def redis_url() -> Iterator[str]:
     handle = ensure_redis(wanted if answers(wanted) else f"redis://127.0.0.1:{free_port()}/0")
     yield handle.url
     handle.stop()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("chaos", "the chaos test (tests/e2e/test_chaos.py)")
+    group.addoption("--chaos-seed", type=int, default=int(os.environ.get("CHAOS_SEED", "7")))
+    group.addoption(
+        "--chaos-n",
+        type=int,
+        default=int(os.environ.get("CHAOS_N", "300")),
+        help="notifications (>= 300 in CI)",
+    )
+    group.addoption(
+        "--chaos-uncertain",
+        choices=["skip", "resend"],
+        default=os.environ.get("CHAOS_UNCERTAIN") or None,
+        help="UNCERTAIN_SENDS of the stack under test (default: a run with each)",
+    )

@@ -9,7 +9,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from notification_service.domain.delivery import Delivered, DeliveryFailed, OutgoingMessage, ProviderAnswer
+from notification_service.domain.delivery import (
+    Commit,
+    Delivered,
+    DeliveryFailed,
+    OutgoingMessage,
+    ProviderAnswer,
+    no_commit,
+)
 from notification_service.domain.model import (
     CLAIMABLE_STATUSES,
     Attempt,
@@ -271,7 +278,8 @@ class FakeProvider:
     sent: list[OutgoingMessage] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    async def send(self, message: OutgoingMessage) -> ProviderAnswer:
+    async def send(self, message: OutgoingMessage, commit: Commit = no_commit) -> ProviderAnswer:
+        await commit()
         with self.lock:
             self.sent.append(message)
             outcome = self.script[min(len(self.sent), len(self.script)) - 1] if self.script else None

@@ -12,7 +12,14 @@ from typing import Any
 
 import pytest
 from notification_service.delivery_message import DeliveryRecord, encode
-from notification_service.domain.delivery import Delivered, DeliveryFailed, OutgoingMessage, ProviderAnswer
+from notification_service.domain.delivery import (
+    Commit,
+    Delivered,
+    DeliveryFailed,
+    OutgoingMessage,
+    ProviderAnswer,
+    no_commit,
+)
 from notification_service.domain.model import (
     Attempt,
     Channel,
@@ -120,7 +127,7 @@ class World:
             )
         )
 
-    def service(self, send_budget_seconds: float = 0) -> DispatchService:
+    def service(self, send_budget_seconds: float = 0, resend_uncertain: bool = False) -> DispatchService:
         return DispatchService(
             repository=self.repo,
             queue=self.queue,
@@ -132,6 +139,7 @@ class World:
             provider_health=self.health,
             ledger=self.ledger,
             send_budget_seconds=send_budget_seconds,
+            resend_uncertain=resend_uncertain,
         )
 
     def dispatch(
@@ -170,7 +178,8 @@ def test_the_intent_is_written_before_the_provider_is_called_and_the_answer_afte
     seen: list[object] = []
 
     class Peeking(FakeProvider):
-        async def send(self, message: OutgoingMessage) -> ProviderAnswer:
+        async def send(self, message: OutgoingMessage, commit: Commit = no_commit) -> ProviderAnswer:
+            await commit()
             seen.append(world.record().sending)
             return await super().send(message)
 
@@ -247,6 +256,18 @@ def test_a_send_with_no_recorded_outcome_is_uncertain_and_never_sent_again(world
     (attempt,) = record.attempts
     assert attempt.outcome is Outcome.UNCERTAIN
     assert attempt.error is not None and "not sent again" in attempt.error
+
+
+def test_with_uncertain_sends_resent_the_in_flight_channel_is_sent_again(world: World) -> None:
+    died_during(world, Channel.EMAIL)
+
+    outcome = asyncio.run(
+        world.service(resend_uncertain=True).dispatch(DeliveryMessage(NOTIFICATION_ID, 1, CORRELATION_ID))
+    )
+
+    assert outcome is DispatchOutcome.SENT
+    assert world.calls() == {Channel.EMAIL: 1, Channel.SMS: 0, Channel.TELEGRAM: 0}
+    assert [(a.channel, a.outcome) for a in world.record().attempts] == [(Channel.EMAIL, Outcome.SENT)]
 
 
 def test_a_round_that_runs_again_skips_channels_already_recorded_for_it(world: World) -> None:
@@ -599,3 +620,33 @@ def test_encoded_message_round_trips_through_a_record() -> None:
         "round": 3,
         "correlation_id": "corr-42",
     }
+
+
+def test_a_provider_that_delivers_without_committing_is_reported(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    class Careless(FakeProvider):
+        async def send(self, message: OutgoingMessage, commit: Commit = no_commit) -> ProviderAnswer:
+            return Delivered("sent-without-intent")
+
+    world.providers[Channel.EMAIL] = Careless(Channel.EMAIL)
+
+    assert world.dispatch(1) is DispatchOutcome.SENT
+    assert "provider delivered without writing the send's intent first" in caplog.text
+
+
+def test_a_store_outage_when_writing_the_intent_stops_the_round_without_a_send(world: World) -> None:
+    # GIVEN the store fails right when the intent is written
+    original = world.repo.begin_send
+
+    def store_down(*args: Any) -> None:
+        raise DependencyUnavailable("dynamodb", "fake outage")
+
+    world.repo.begin_send = store_down  # type: ignore[method-assign,assignment]
+
+    # WHEN round 1 runs THEN the outage propagates (the message comes back) and nothing was sent
+    with pytest.raises(DependencyUnavailable):
+        world.dispatch(1)
+    world.repo.begin_send = original  # type: ignore[method-assign]
+    assert world.calls() == {Channel.EMAIL: 0, Channel.SMS: 0, Channel.TELEGRAM: 0}
+    assert world.record().status is Status.PROCESSING  # the lease runs out; then it is claimed again

@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from notification_service.domain.delivery import Delivered, OutgoingMessage, ProviderAnswer
+from notification_service.domain.delivery import Commit, Delivered, OutgoingMessage, ProviderAnswer, no_commit
 from notification_service.domain.model import Channel, Notification, Status
 from notification_service.domain.recipient import Recipient
 from notification_service.domain.retry_policy import RetryPolicy
@@ -136,7 +136,8 @@ class BarrierProvider:
         self.most_at_once = 0
         self.everyone_here: asyncio.Event | None = None
 
-    async def send(self, message: OutgoingMessage) -> ProviderAnswer:
+    async def send(self, message: OutgoingMessage, commit: Commit = no_commit) -> ProviderAnswer:
+        await commit()
         if self.everyone_here is None:
             self.everyone_here = asyncio.Event()
         self.in_progress += 1

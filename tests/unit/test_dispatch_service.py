@@ -7,7 +7,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import pytest
-from notification_service.domain.delivery import DeliveryFailed, OutgoingMessage, ProviderAnswer
+from notification_service.domain.delivery import (
+    Commit,
+    DeliveryFailed,
+    OutgoingMessage,
+    ProviderAnswer,
+    no_commit,
+)
 from notification_service.domain.model import (
     Channel,
     FailureKind,
@@ -118,7 +124,8 @@ def test_round_runs_under_this_workers_lease(world: World) -> None:
     class Peeking:
         channel: Channel
 
-        async def send(self, message: OutgoingMessage) -> ProviderAnswer:
+        async def send(self, message: OutgoingMessage, commit: Commit = no_commit) -> ProviderAnswer:
+            await commit()
             seen.append(world.repo.get(message.notification_id))
             return ok()
 

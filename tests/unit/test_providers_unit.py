@@ -326,6 +326,15 @@ def test_smtp_tls_is_normalised(env: pytest.MonkeyPatch, value: str, expected: s
     assert load_settings().smtp_tls == expected
 
 
+def test_uncertain_sends_is_skip_or_resend(env: pytest.MonkeyPatch) -> None:
+    assert load_settings().uncertain_sends == "skip"
+    env.setenv("UNCERTAIN_SENDS", "resend")
+    assert load_settings().uncertain_sends == "resend"
+    env.setenv("UNCERTAIN_SENDS", "maybe")
+    with pytest.raises(ConfigurationError, match="UNCERTAIN_SENDS"):
+        load_settings()
+
+
 def test_unknown_smtp_tls_names_the_variable(env: pytest.MonkeyPatch) -> None:
     env.setenv("SMTP_TLS", "tls1.3")
 
@@ -613,24 +622,32 @@ def test_default_subject_of_a_blank_body() -> None:
 
 
 class RecordingSmtp:
-    """Stands in for aiosmtplib.send: records what would have gone out, and never opens a socket."""
+    """Stands in for aiosmtplib.SMTP: records what would have gone out, and never opens a socket."""
 
-    def __init__(self) -> None:
-        self.sent: list[EmailMessage] = []
+    sent: list[EmailMessage]
 
-    async def __call__(self, message: EmailMessage, **_options: Any) -> tuple[dict[str, Any], str]:
+    def __init__(self, **_options: Any) -> None:
+        return None
+
+    async def __aenter__(self) -> RecordingSmtp:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        return None
+
+    async def send_message(self, message: EmailMessage) -> tuple[dict[str, Any], str]:
         self.sent.append(message)
         return {}, "250 OK"
 
 
 @pytest.fixture
-def recording_smtp(monkeypatch: pytest.MonkeyPatch) -> RecordingSmtp:
-    recorder = RecordingSmtp()
-    monkeypatch.setattr(aiosmtplib, "send", recorder)
-    return recorder
+def recording_smtp(monkeypatch: pytest.MonkeyPatch) -> type[RecordingSmtp]:
+    monkeypatch.setattr(RecordingSmtp, "sent", [], raising=False)
+    monkeypatch.setattr(aiosmtplib, "SMTP", RecordingSmtp)
+    return RecordingSmtp
 
 
-def test_send_hands_the_built_email_to_smtp(recording_smtp: RecordingSmtp) -> None:
+def test_send_hands_the_built_email_to_smtp(recording_smtp: type[RecordingSmtp]) -> None:
     outcome = asyncio.run(smtp().send(outgoing(subject="Hi")))
 
     (mail,) = recording_smtp.sent
@@ -638,7 +655,7 @@ def test_send_hands_the_built_email_to_smtp(recording_smtp: RecordingSmtp) -> No
     assert mail["Subject"] == "Hi"
 
 
-def test_subject_with_a_line_break_does_not_make_send_raise(recording_smtp: RecordingSmtp) -> None:
+def test_subject_with_a_line_break_does_not_make_send_raise(recording_smtp: type[RecordingSmtp]) -> None:
     # GIVEN a subject with a line break: the API refuses it
     subject = "Hello\nBcc: someone@example.com"
     with pytest.raises(ValidationError, match="single line"):
@@ -654,7 +671,9 @@ def test_subject_with_a_line_break_does_not_make_send_raise(recording_smtp: Reco
 
 
 @pytest.mark.parametrize("address", ["a..b@example.com", ".a@example.com", "a.@example.com"])
-def test_dotted_local_part_does_not_make_send_raise(recording_smtp: RecordingSmtp, address: str) -> None:
+def test_dotted_local_part_does_not_make_send_raise(
+    recording_smtp: type[RecordingSmtp], address: str
+) -> None:
     # GIVEN an address with a misplaced dot: the API refuses it
     with pytest.raises(ValidationError, match="not a valid email address"):
         NotificationRequest.model_validate(request(recipient=address))

@@ -109,6 +109,7 @@ def build_dispatch(
         provider_health=provider_health or RedisProviderHealth(cache),
         ledger=ledger or RedisDeliveryLedger(cache),
         send_budget_seconds=settings.send_budget_seconds,
+        resend_uncertain=settings.uncertain_sends == "resend",
     )
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from notification_service.domain.delivery import OutgoingMessage, ProviderAnswer
+from notification_service.domain.delivery import Commit, OutgoingMessage, ProviderAnswer, no_commit
 from notification_service.domain.model import Attempt, Channel, Notification, Status
 from notification_service.domain.sweep import SweepCandidate
 
@@ -139,7 +139,9 @@ class Provider(Protocol):
 
     channel: Channel
 
-    async def send(self, message: OutgoingMessage) -> ProviderAnswer: ...
+    async def send(self, message: OutgoingMessage, commit: Commit = no_commit) -> ProviderAnswer:
+        """Calls `commit` right before the step it cannot take back; nothing goes out if it raises."""
+        ...
 
 
 class HealthCheck(Protocol):

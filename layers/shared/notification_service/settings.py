@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     # and fails it after SWEEP_MAX_REQUEUES repairs without progress.
     sweep_grace_seconds: int = Field(default=60, ge=1, le=3600)
     sweep_max_requeues: int = Field(default=6, ge=1, le=100)
+    # A send in flight when its worker died, with no recorded answer: `skip` marks it uncertain and
+    # never sends it again (at most once: it may never arrive); `resend` sends it again (at least
+    # once: it may arrive twice).
+    uncertain_sends: Literal["skip", "resend"] = "skip"
     idempotency_ttl_seconds: int = Field(default=86_400, ge=60)
     retention_days: int = Field(default=30, ge=1)
     max_body_bytes: int = Field(default=65_536, ge=1_024, le=262_144)

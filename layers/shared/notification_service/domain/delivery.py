@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from notification_service.domain.model import Channel, FailureKind
@@ -50,6 +51,16 @@ class DeliveryUncertain:
     """A send began and its result was never recorded (the worker died): it may have been delivered."""
 
     reason: str
+
+
+# Called by a provider right before the step it cannot take back (the HTTP request, the SMTP
+# transaction after connecting and logging in): the dispatch writes the send's intent there. Raises
+# when the send must not happen (the worker lost its lease).
+Commit = Callable[[], Awaitable[None]]
+
+
+async def no_commit() -> None:
+    return None
 
 
 ProviderAnswer = Delivered | DeliveryFailed  # what a provider says about a send it made

@@ -6,7 +6,8 @@
 - A transient or permanent failure moves on to the next channel.
 - A round that runs again (its worker died) goes on where the record says it was: channels already
   recorded for this round are not tried again, and the channel whose send was in flight
-  (`notification.sending`) is resolved, never sent again; an uncertain outcome ends the round as sent.
+  (`notification.sending`) is resolved by `resolve`: known from what was recorded, sent again (when
+  the operator chose at least once), or uncertain, which ends the round as sent (at most once).
 After the round, `verdict` decides: sent, another round after a delay (the backoff, or longer when a
 provider asked to wait), or failed.
 """
@@ -31,7 +32,7 @@ from notification_service.domain.retry_policy import RetryPolicy
 # Sends one channel; gets the attempts this run of the round made so far (to record before sending).
 Send = Callable[[OutgoingMessage, Sequence[Attempt]], Awaitable[SendOutcome]]
 # Finds out what became of a send that was in flight when an earlier worker stopped.
-Resolve = Callable[[OutgoingMessage], Awaitable[SendOutcome]]
+Resolve = Callable[[OutgoingMessage, Sequence[Attempt]], Awaitable[SendOutcome]]
 Now = Callable[[], datetime]
 
 
@@ -66,7 +67,7 @@ async def run_round(
         )
         if channel == interrupted and in_flight is not None:
             started = in_flight.started_at
-            outcome = await resolve(message) if resolve is not None else uncertain_send(channel)
+            outcome = await resolve(message, attempts) if resolve is not None else uncertain_send(channel)
             finished = now()
         elif fits(channel, notification.message):
             outcome = await send(message, attempts)

@@ -10,7 +10,14 @@ from email.utils import formatdate, make_msgid
 import aiosmtplib
 from aws_lambda_powertools import Logger
 
-from notification_service.domain.delivery import Delivered, DeliveryFailed, OutgoingMessage, ProviderAnswer
+from notification_service.domain.delivery import (
+    Commit,
+    Delivered,
+    DeliveryFailed,
+    OutgoingMessage,
+    ProviderAnswer,
+    no_commit,
+)
 from notification_service.domain.model import Channel
 from notification_service.domain.recipient import InvalidAddress, mask_email, validate_email
 
@@ -63,7 +70,7 @@ class SmtpEmailProvider:
         mail.set_content(message.body, charset="utf-8")
         return mail
 
-    async def send(self, message: OutgoingMessage) -> ProviderAnswer:
+    async def send(self, message: OutgoingMessage, commit: Commit = no_commit) -> ProviderAnswer:
         try:
             validate_email(message.address)
         except InvalidAddress as exc:
@@ -73,8 +80,8 @@ class SmtpEmailProvider:
         except (ValueError, TypeError) as exc:  # a header the email package refuses to write
             return DeliveryFailed.permanent(f"cannot build the mail: {type(exc).__name__}")
         try:
-            await aiosmtplib.send(
-                mail,
+            # connect, TLS and login first: the intent is written only once the mail itself goes
+            async with aiosmtplib.SMTP(
                 hostname=self._host,
                 port=self._port,
                 username=self._username,
@@ -83,7 +90,9 @@ class SmtpEmailProvider:
                 start_tls=self._tls == "starttls",
                 tls_context=self._tls_context,
                 timeout=self._timeout,
-            )
+            ) as smtp:
+                await commit()
+                await smtp.send_message(mail)
         except aiosmtplib.SMTPException as exc:
             failure = classify(exc)
             if failure.configuration_error:

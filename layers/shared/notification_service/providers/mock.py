@@ -11,7 +11,14 @@ import uuid
 
 from aws_lambda_powertools import Logger
 
-from notification_service.domain.delivery import Delivered, DeliveryFailed, OutgoingMessage, ProviderAnswer
+from notification_service.domain.delivery import (
+    Commit,
+    Delivered,
+    DeliveryFailed,
+    OutgoingMessage,
+    ProviderAnswer,
+    no_commit,
+)
 from notification_service.domain.model import Channel
 from notification_service.domain.recipient import InvalidAddress, mask_address, validate_address
 
@@ -24,11 +31,12 @@ class MockProvider:
         self._fail = fail
         self._latency = latency_ms / 1000
 
-    async def send(self, message: OutgoingMessage) -> ProviderAnswer:
+    async def send(self, message: OutgoingMessage, commit: Commit = no_commit) -> ProviderAnswer:
         try:
             validate_address(self.channel, message.address)
         except InvalidAddress as exc:
             return DeliveryFailed.permanent(f"invalid {self.channel.value} address: {exc}")
+        await commit()
         if self._latency:
             await asyncio.sleep(self._latency)
         if self._fail:

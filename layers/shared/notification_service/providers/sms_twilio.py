@@ -10,7 +10,14 @@ from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
 
-from notification_service.domain.delivery import Delivered, DeliveryFailed, OutgoingMessage, ProviderAnswer
+from notification_service.domain.delivery import (
+    Commit,
+    Delivered,
+    DeliveryFailed,
+    OutgoingMessage,
+    ProviderAnswer,
+    no_commit,
+)
 from notification_service.domain.model import Channel
 from notification_service.domain.recipient import InvalidAddress, mask_phone, validate_phone
 from notification_service.providers.per_loop import PerLoop
@@ -74,7 +81,7 @@ class TwilioSmsProvider:
         client.api.base_url = self._api_base
         return client
 
-    async def send(self, message: OutgoingMessage) -> ProviderAnswer:
+    async def send(self, message: OutgoingMessage, commit: Commit = no_commit) -> ProviderAnswer:
         try:
             to = validate_phone(message.address)
         except InvalidAddress as exc:
@@ -84,6 +91,7 @@ class TwilioSmsProvider:
             if self._messaging_service_sid
             else {"from_": self._from}
         )
+        await commit()
         try:
             # the twilio client does not bound a silent server: this does
             sent = await asyncio.wait_for(

@@ -8,7 +8,14 @@ from typing import Any
 import httpx
 from aws_lambda_powertools import Logger
 
-from notification_service.domain.delivery import Delivered, DeliveryFailed, OutgoingMessage, ProviderAnswer
+from notification_service.domain.delivery import (
+    Commit,
+    Delivered,
+    DeliveryFailed,
+    OutgoingMessage,
+    ProviderAnswer,
+    no_commit,
+)
 from notification_service.domain.model import Channel
 from notification_service.domain.recipient import InvalidAddress, mask_chat_id, validate_telegram_chat_id
 from notification_service.providers.per_loop import PerLoop
@@ -26,11 +33,12 @@ class TelegramBotProvider:
         self._timeout = timeout_seconds
         self._client = PerLoop(lambda: httpx.AsyncClient(base_url=self._base_url, timeout=self._timeout))
 
-    async def send(self, message: OutgoingMessage) -> ProviderAnswer:
+    async def send(self, message: OutgoingMessage, commit: Commit = no_commit) -> ProviderAnswer:
         try:
             chat_id = validate_telegram_chat_id(message.address)
         except InvalidAddress as exc:
             return DeliveryFailed.permanent(f"invalid chat id: {exc}")
+        await commit()
         try:
             response = await self._client.get().post(
                 "sendMessage", json={"chat_id": chat_id, "text": message.body}

@@ -23,6 +23,7 @@ from aws_lambda_powertools import Logger
 
 from notification_service.domain.claim import LostClaim, why_claim_lost
 from notification_service.domain.delivery import (
+    Commit,
     Delivered,
     DeliveryFailed,
     OutgoingMessage,
@@ -112,21 +113,32 @@ class _RoundRun:
         if self._seconds_left() < self._service.send_budget_seconds:
             raise OutOfTime(f"less than {self._service.send_budget_seconds:.0f} s left for a send")
         service = self._service
-        await service.blocking(
-            service.repository.begin_send,
-            message.notification_id,
-            self._round,
-            service.worker_id,
-            message.channel,
-            self.unwritten(),
-            service.now(),
-        )
-        self._written = len(attempts_so_far)
-        answer = await service.send(message)
+        committed = False
+
+        async def commit() -> None:  # the provider calls it right before the step it cannot take back
+            nonlocal committed
+            await service.blocking(
+                service.repository.begin_send,
+                message.notification_id,
+                self._round,
+                service.worker_id,
+                message.channel,
+                self.unwritten(),
+                service.now(),
+            )
+            self._written = len(attempts_so_far)
+            committed = True
+
+        answer = await service.send(message, commit)
+        if isinstance(answer, Delivered) and not committed:
+            logger.error(
+                "provider delivered without writing the send's intent first",
+                extra={"channel": message.channel.value},
+            )
         await service.ledger_call("record", message.notification_id, self._round, message.channel, answer)
         return answer
 
-    async def resolve(self, message: OutgoingMessage) -> SendOutcome:
+    async def resolve(self, message: OutgoingMessage, attempts_so_far: Sequence[Attempt]) -> SendOutcome:
         known = await self._service.ledger_call(
             "outcome", message.notification_id, self._round, message.channel
         )
@@ -136,6 +148,13 @@ class _RoundRun:
                 extra={"channel": message.channel.value, "sent": isinstance(known, Delivered)},
             )
             return known
+        if self._service.resend_uncertain:
+            logger.warning(
+                "the send in flight when the last worker stopped has no recorded outcome: sent again "
+                "(UNCERTAIN_SENDS=resend)",
+                extra={"channel": message.channel.value},
+            )
+            return await self.send(message, attempts_so_far)
         logger.warning(
             "the send in flight when the last worker stopped has no recorded outcome: uncertain, "
             "not sent again",
@@ -157,10 +176,12 @@ class DispatchService:
         provider_health: ProviderHealth | None = None,
         ledger: DeliveryLedger | None = None,
         send_budget_seconds: float = 0,
+        resend_uncertain: bool = False,
     ) -> None:
         self._provider_health = provider_health
         self._ledger = ledger
         self.send_budget_seconds = send_budget_seconds
+        self.resend_uncertain = resend_uncertain
         self._executor = ThreadPoolExecutor(max_workers=BLOCKING_THREADS, thread_name_prefix="dispatch-io")
         self._repository = repository
         self._queue = queue
@@ -273,12 +294,14 @@ class DispatchService:
         )
         return outcome
 
-    async def send(self, message: OutgoingMessage) -> ProviderAnswer:
+    async def send(self, message: OutgoingMessage, commit: Commit) -> ProviderAnswer:
         provider = self._providers.get(message.channel)
         if provider is None:
             return DeliveryFailed.permanent(f"no provider configured for {message.channel.value}")
         try:
-            answer = await provider.send(message)
+            answer = await provider.send(message, commit)
+        except (LeaseLost, DependencyUnavailable):  # from commit: the send did not start; the round stops
+            raise
         except Exception as exc:  # a provider bug must not lose the round: count it as transient
             logger.exception(
                 "provider raised instead of classifying its failure", extra={"channel": message.channel.value}
