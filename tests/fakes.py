@@ -17,6 +17,7 @@ from notification_service.domain.delivery import (
     ProviderAnswer,
     no_commit,
 )
+from notification_service.domain.lifecycle import CANCELLABLE, RETRYABLE, TransitionRefused
 from notification_service.domain.model import (
     CLAIMABLE_STATUSES,
     Attempt,
@@ -30,13 +31,16 @@ from notification_service.errors import (
     DependencyUnavailable,
     IdempotencyKeyInFlight,
     IdempotencyKeyReused,
+    InvalidCursor,
     NotificationNotFound,
 )
 from notification_service.ports import (
     ClaimRejected,
     DeliveryMessage,
     LeaseLost,
+    ListQuery,
     NotificationAlreadyExists,
+    Page,
     RoundResult,
 )
 from notification_service.settings import Settings
@@ -189,6 +193,52 @@ class FakeRepository:
             )
         )
         return True
+
+    def list_page(self, query: ListQuery) -> Page:
+        self._available()
+        matching = sorted(
+            (
+                n
+                for n in self.items.values()
+                if (query.status is None or n.status is query.status)
+                and (query.channel is None or query.channel in n.channels)
+            ),
+            key=lambda n: (n.created_at, n.id),
+            reverse=True,
+        )
+        if query.cursor is not None:
+            if query.cursor not in {n.id for n in matching}:
+                raise InvalidCursor("unknown cursor")
+            after = [n.id for n in matching].index(query.cursor) + 1
+            matching = matching[after:]
+        page = matching[: query.limit]
+        return Page(page, page[-1].id if len(matching) > query.limit else None)
+
+    def cancel(self, notification_id: str, reason: str, now: datetime) -> Notification:
+        current = self.get(notification_id)
+        if current.status not in CANCELLABLE:
+            raise TransitionRefused("cancel", notification_id, current.status)
+        cancelled = current.with_changes(
+            status=Status.CANCELLED, status_reason=reason, updated_at=now, next_attempt_at=None
+        )
+        self._store(cancelled)
+        return cancelled
+
+    def retry(self, notification_id: str, now: datetime, sweep_due: datetime) -> Notification:
+        current = self.get(notification_id)
+        if current.status not in RETRYABLE:
+            raise TransitionRefused("retry", notification_id, current.status)
+        retried = current.with_changes(
+            status=Status.RETRYING,
+            status_reason=None,
+            updated_at=now,
+            next_attempt_at=now,
+            rounds_before_retry=current.round,
+            sweeps=0,
+        )
+        self._store(retried)
+        self.sweep_due[notification_id] = sweep_due
+        return retried
 
     def stuck(self, status: Status, now: datetime, limit: int) -> list[SweepCandidate]:
         self._available()

@@ -14,15 +14,18 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
 )
-from aws_lambda_powertools.event_handler.openapi.params import Header, Path
+from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from notification_service.bootstrap import ApiDependencies, build_api
 from notification_service.correlation import HEADER as CORRELATION_HEADER
 from notification_service.correlation import correlation_id_from
+from notification_service.domain.lifecycle import TransitionRefused
+from notification_service.domain.model import Channel, Status
 from notification_service.errors import (
     DependencyUnavailable,
     IdempotencyKeyInFlight,
     IdempotencyKeyReused,
+    InvalidCursor,
     InvalidIdempotencyKey,
     NotificationNotFound,
 )
@@ -32,10 +35,12 @@ from notification_service.http.schemas import (
     ErrorBody,
     FieldError,
     HealthBody,
+    NotificationPage,
     NotificationRequest,
     NotificationView,
 )
 from notification_service.lazy import Lazy
+from notification_service.ports import ListQuery
 from notification_service.service.notifications import NewNotification
 from notification_service.service.readiness import check_dependencies
 
@@ -45,6 +50,7 @@ except PackageNotFoundError:  # deployed: the layer carries the code, not the di
     API_VERSION = "0.1.0"
 
 IN_FLIGHT_RETRY_AFTER_SECONDS = 1
+MAX_PAGE = 100
 
 logger = Logger()
 tracer = Tracer()
@@ -161,6 +167,76 @@ def get_notification(notification_id: Annotated[str, Path(max_length=64)]) -> No
     return NotificationView.of(dependencies.get().notifications.get(notification_id))
 
 
+@app.get(
+    "/api/v1/notifications",
+    summary="List notifications, newest first",
+    tags=["notifications"],
+    responses={
+        200: {"description": "A page", "content": {"application/json": {"model": NotificationPage}}},
+        400: {"description": "Unknown cursor", "content": {"application/json": {"model": ErrorBody}}},
+        422: {
+            "description": "Invalid filter or limit",
+            "content": {"application/json": {"model": ErrorBody}},
+        },
+    },
+)
+def list_notifications(
+    status: Annotated[Status | None, Query(description="Only this status")] = None,
+    channel: Annotated[
+        Channel | None, Query(description="Only those with this channel in their list")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"1 to {MAX_PAGE}")] = 50,
+    cursor: Annotated[
+        str | None, Query(max_length=2048, description="`next_cursor` of the previous page")
+    ] = None,
+) -> NotificationPage:
+    page = dependencies.get().notifications.list(
+        ListQuery(status=status, channel=channel, limit=limit, cursor=cursor)
+    )
+    return NotificationPage(items=[NotificationView.of(n) for n in page.items], next_cursor=page.next_cursor)
+
+
+@app.post(
+    "/api/v1/notifications/<notification_id>/cancel",
+    summary="Cancel a notification that has not been delivered",
+    tags=["notifications"],
+    responses={
+        200: {"description": "Cancelled", "content": {"application/json": {"model": NotificationView}}},
+        404: {"description": "Unknown id", "content": {"application/json": {"model": ErrorBody}}},
+        409: {
+            "description": "Already sent, failed or cancelled, or a round is delivering it right now",
+            "content": {"application/json": {"model": ErrorBody}},
+        },
+    },
+)
+def cancel_notification(notification_id: Annotated[str, Path(max_length=64)]) -> NotificationView:
+    cancelled = dependencies.get().notifications.cancel(notification_id)
+    logger.info("notification cancelled", extra={"notification_id": notification_id})
+    return NotificationView.of(cancelled)
+
+
+@app.post(
+    "/api/v1/notifications/<notification_id>/retry",
+    summary="Give a failed notification fresh rounds",
+    tags=["notifications"],
+    responses={
+        202: {"description": "Queued again", "content": {"application/json": {"model": NotificationView}}},
+        404: {"description": "Unknown id", "content": {"application/json": {"model": ErrorBody}}},
+        409: {"description": "Not failed", "content": {"application/json": {"model": ErrorBody}}},
+        503: {
+            "description": "Queued later by the sweeper; the record is already `retrying`",
+            "content": {"application/json": {"model": ErrorBody}},
+        },
+    },
+)
+def retry_notification(notification_id: Annotated[str, Path(max_length=64)]) -> Response[NotificationView]:
+    retried = dependencies.get().notifications.retry(notification_id)
+    logger.info(
+        "notification retried", extra={"notification_id": notification_id, "round": retried.round + 1}
+    )
+    return Response(HTTPStatus.ACCEPTED, content_types.APPLICATION_JSON, NotificationView.of(retried))
+
+
 @app.get("/health", summary="Liveness", tags=["operations"])
 def health() -> HealthBody:
     return HealthBody(status="ok")
@@ -235,6 +311,16 @@ def invalid_request(exc: RequestValidationError) -> Response[Any]:
 @on_error(NotificationNotFound)
 def not_found(exc: NotificationNotFound) -> Response[Any]:
     return _error(404, "not_found", str(exc))
+
+
+@on_error(TransitionRefused)
+def transition_refused(exc: TransitionRefused) -> Response[Any]:
+    return _error(409, f"cannot_{exc.action}", str(exc))
+
+
+@on_error(InvalidCursor)
+def invalid_cursor(exc: InvalidCursor) -> Response[Any]:
+    return _error(400, "invalid_cursor", str(exc), [FieldError(field="query.cursor", reason=str(exc))])
 
 
 @on_error(InvalidIdempotencyKey)

@@ -14,6 +14,7 @@ from notification_service.adapters.aws import dynamodb_client, sqs_client
 from notification_service.adapters.dynamodb_repository import DynamoDbNotificationRepository
 from notification_service.adapters.redis_idempotency import RedisIdempotency, redis_client
 from notification_service.adapters.sqs_queue import SqsDeliveryQueue
+from notification_service.domain.lifecycle import TransitionRefused
 from notification_service.domain.model import (
     Attempt,
     Channel,
@@ -29,12 +30,14 @@ from notification_service.errors import (
     DependencyUnavailable,
     IdempotencyKeyInFlight,
     IdempotencyKeyReused,
+    InvalidCursor,
     NotificationNotFound,
 )
 from notification_service.ports import (
     ClaimRejected,
     DeliveryMessage,
     LeaseLost,
+    ListQuery,
     NotificationAlreadyExists,
     RoundResult,
 )
@@ -383,3 +386,63 @@ def test_redis_down_is_a_dependency_error() -> None:
     assert error.value.dependency == "redis"
     with pytest.raises(DependencyUnavailable):
         dead.check()
+
+
+def test_listing_is_newest_first_by_status_and_channel_with_an_opaque_cursor(
+    repository: DynamoDbNotificationRepository,
+) -> None:
+    # GIVEN 7 records, one per second; the odd ones failed on sms, the even ones sent on email
+    made = []
+    for n in range(7):
+        at = T0 + timedelta(seconds=n)
+        record = notification(
+            created_at=at, updated_at=at, channels=(Channel.SMS,) if n % 2 else (Channel.EMAIL,)
+        )
+        repository.add(record)
+        repository.claim_round(record.id, 1, "A", at, at + timedelta(seconds=60))
+        status = Status.FAILED if n % 2 else Status.SENT
+        repository.complete_round(record.id, 1, "A", RoundResult(status, []), at)
+        made.append(record.id)
+
+    def everything(query: ListQuery) -> list[str]:
+        ids, cursor = [], None
+        while True:
+            page = repository.list_page(ListQuery(query.status, query.channel, query.limit, cursor))
+            ids += [n.id for n in page.items]
+            assert len(page.items) <= query.limit
+            if page.next_cursor is None:
+                return ids
+            cursor = page.next_cursor
+
+    mine = set(made)
+    assert [i for i in everything(ListQuery(limit=3)) if i in mine] == made[::-1]
+    assert [i for i in everything(ListQuery(Status.FAILED, limit=2)) if i in mine] == made[1::2][::-1]
+    assert [i for i in everything(ListQuery(channel=Channel.EMAIL, limit=2)) if i in mine] == made[0::2][::-1]
+    assert [i for i in everything(ListQuery(Status.SENT, Channel.SMS, limit=2)) if i in mine] == []
+    with pytest.raises(InvalidCursor):
+        repository.list_page(ListQuery(cursor="bm90LWEta2V5"))
+
+
+def test_cancel_and_retry_are_conditional_on_the_status(repository: DynamoDbNotificationRepository) -> None:
+    pending = notification()
+    repository.add(pending)
+    cancelled = repository.cancel(pending.id, "cancelled by the client", T0)
+    assert (cancelled.status, cancelled.status_reason) == (Status.CANCELLED, "cancelled by the client")
+    with pytest.raises(TransitionRefused) as refused:
+        repository.cancel(pending.id, "again", T0)
+    assert refused.value.status is Status.CANCELLED
+    with pytest.raises(ClaimRejected):  # its message in flight can never claim it
+        repository.claim_round(pending.id, 1, "A", T0, T0 + timedelta(seconds=60))
+
+    failed = notification()
+    repository.add(failed)
+    repository.claim_round(failed.id, 1, "A", T0, T0 + timedelta(seconds=60))
+    repository.complete_round(failed.id, 1, "A", RoundResult(Status.FAILED, [], reason="all failed"), T0)
+    retried = repository.retry(failed.id, T0, T0 + timedelta(seconds=60))
+    assert (retried.status, retried.status_reason, retried.rounds_before_retry) == (Status.RETRYING, None, 1)
+    assert [c.id for c in repository.stuck(Status.RETRYING, T0 + timedelta(seconds=60), 10)] == [failed.id]
+    assert repository.claim_round(failed.id, 2, "B", T0, T0 + timedelta(seconds=60)).lease_owner == "B"
+    with pytest.raises(TransitionRefused):
+        repository.retry(failed.id, T0, T0)
+    with pytest.raises(NotificationNotFound):
+        repository.cancel("missing", "x", T0)

@@ -78,7 +78,9 @@ def build_api(
     )
     return ApiDependencies(
         settings=settings,
-        notifications=NotificationService(repository, queue, idempotency, now),
+        notifications=NotificationService(
+            repository, queue, idempotency, now, retry_grace=settings.sweep_policy.grace
+        ),
         idempotency=idempotency,
         health_checks={"dynamodb": repository, "sqs": queue, "redis": idempotency},
         provider_health=provider_health or RedisProviderHealth(cache),

@@ -33,3 +33,7 @@ class IdempotencyKeyInFlight(RuntimeError):
 
 class ConfigurationError(RuntimeError):
     """A setting is missing or invalid; the message names the environment variable."""
+
+
+class InvalidCursor(ValueError):
+    """A list cursor that this service did not hand out."""

@@ -68,6 +68,20 @@ class RecordCloser(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class ListQuery:
+    status: Status | None = None
+    channel: Channel | None = None  # among the notification's channels
+    limit: int = 50
+    cursor: str | None = None  # opaque, from the previous page
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[Notification]
+    next_cursor: str | None
+
+
 class NotificationRepository(RecordCloser, Protocol):
     def add(self, notification: Notification) -> None:
         """Raises NotificationAlreadyExists when the id is taken."""
@@ -110,6 +124,19 @@ class NotificationRepository(RecordCloser, Protocol):
     ) -> Notification:
         """Append the round's attempts not yet written and set the new status, only while `owner`
         holds the lease. Raises LeaseLost."""
+        ...
+
+    def list_page(self, query: ListQuery) -> Page:
+        """Newest first, from an index (never a scan). Raises InvalidCursor."""
+        ...
+
+    def cancel(self, notification_id: str, reason: str, now: datetime) -> Notification:
+        """Cancel it while it is cancellable. Raises TransitionRefused or NotificationNotFound."""
+        ...
+
+    def retry(self, notification_id: str, now: datetime, sweep_due: datetime) -> Notification:
+        """Give a failed notification fresh rounds (status `retrying`, due now). Raises
+        TransitionRefused or NotificationNotFound."""
         ...
 
     def check(self) -> None:

@@ -2,10 +2,15 @@
 change a conditional write so a stale or duplicate message never moves a record backwards.
 
 Records not finished carry `sweep_status` and `sweep_due` (epoch ms): the keys of the sparse
-`SweepIndex`, where the sweeper finds overdue ones without a scan. Finishing removes them."""
+`SweepIndex`, where the sweeper finds overdue ones without a scan. Finishing removes them.
+Every record carries `list_pk` / `list_sk` (`ListIndex`: all notifications, newest first) and
+`status_pk` (`StatusIndex`: one status, newest first), kept in step with `status` by every write."""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -15,6 +20,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
 from notification_service.clock import isoformat, parse_iso
+from notification_service.domain.lifecycle import CANCELLABLE, RETRYABLE, TransitionRefused
 from notification_service.domain.model import (
     Attempt,
     Channel,
@@ -26,8 +32,15 @@ from notification_service.domain.model import (
 )
 from notification_service.domain.recipient import Recipient
 from notification_service.domain.sweep import SweepCandidate, due_at
-from notification_service.errors import DependencyUnavailable, NotificationNotFound
-from notification_service.ports import ClaimRejected, LeaseLost, NotificationAlreadyExists, RoundResult
+from notification_service.errors import DependencyUnavailable, InvalidCursor, NotificationNotFound
+from notification_service.ports import (
+    ClaimRejected,
+    LeaseLost,
+    ListQuery,
+    NotificationAlreadyExists,
+    Page,
+    RoundResult,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -36,6 +49,17 @@ _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 ITEM_TYPE = "notification"
 SWEEP_INDEX = "SweepIndex"
+LIST_INDEX = "ListIndex"
+STATUS_INDEX = "StatusIndex"
+LIST_PARTITION = "ALL"  # one partition for now: scoped per API key when keys own notifications
+
+
+def _status_pk(status: Status) -> str:
+    return f"{LIST_PARTITION}#{status.value}"
+
+
+def _list_sk(n: Notification) -> str:
+    return f"{isoformat(n.created_at)}#{n.id}"
 
 
 def _key(notification_id: str) -> dict[str, Any]:
@@ -77,6 +101,9 @@ class DynamoDbNotificationRepository:
         due = due_at(notification, self._sweep_grace)
         if due is not None:
             item.update(sweep_status=notification.status.value, sweep_due=_ms(due))
+        item.update(
+            list_pk=LIST_PARTITION, list_sk=_list_sk(notification), status_pk=_status_pk(notification.status)
+        )
         try:
             self._client.put_item(
                 TableName=self._table,
@@ -99,7 +126,7 @@ class DynamoDbNotificationRepository:
                 Key=_key(notification_id),
                 UpdateExpression=(
                     "SET #status = :processing, #round = :round, lease_owner = :owner, "
-                    "lease_until = :lease_until, updated_at = :now, "
+                    "lease_until = :lease_until, updated_at = :now, status_pk = :status_pk, "
                     "sweep_status = :processing, sweep_due = :lease_until REMOVE next_attempt_at"
                 ),
                 ConditionExpression=(
@@ -118,6 +145,7 @@ class DynamoDbNotificationRepository:
                     ":lease_until": _av(_ms(lease_until)),
                     ":now_ms": _av(_ms(now)),
                     ":now": _av(isoformat(now)),
+                    ":status_pk": _av(_status_pk(Status.PROCESSING)),
                 },
                 ReturnValues="ALL_NEW",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
@@ -203,8 +231,10 @@ class DynamoDbNotificationRepository:
             ":owner": _av(owner),
             ":zero": _av(0),
         }
+        values[":status_pk"] = _av(_status_pk(result.status))
         sets = [
             "#status = :status",
+            "status_pk = :status_pk",
             "attempts = list_append(attempts, :attempts)",
             "updated_at = :now",
             "sweeps = :zero",
@@ -261,7 +291,7 @@ class DynamoDbNotificationRepository:
         return self._update_if(
             notification_id,
             UpdateExpression=(
-                "SET #status = :status, status_reason = :reason, updated_at = :now "
+                "SET #status = :status, status_reason = :reason, updated_at = :now, status_pk = :status_pk "
                 "REMOVE lease_owner, lease_until, next_attempt_at, sweep_status, sweep_due"
             ),
             ConditionExpression="#status = :expected AND #round = :round",
@@ -272,8 +302,111 @@ class DynamoDbNotificationRepository:
                 ":now": _av(isoformat(now)),
                 ":expected": _av(expected.value),
                 ":round": _av(expected_round),
+                ":status_pk": _av(_status_pk(status)),
             },
         )
+
+    # -- the client's actions ----------------------------------------------------------------------
+    def cancel(self, notification_id: str, reason: str, now: datetime) -> Notification:
+        return self._transition(
+            notification_id,
+            "cancel",
+            CANCELLABLE,
+            "SET #status = :status, status_reason = :reason, updated_at = :now, status_pk = :status_pk "
+            "REMOVE next_attempt_at, sweep_status, sweep_due",
+            {
+                ":status": _av(Status.CANCELLED.value),
+                ":reason": _av(reason),
+                ":status_pk": _av(_status_pk(Status.CANCELLED)),
+                ":now": _av(isoformat(now)),
+            },
+        )
+
+    def retry(self, notification_id: str, now: datetime, sweep_due: datetime) -> Notification:
+        return self._transition(
+            notification_id,
+            "retry",
+            RETRYABLE,
+            "SET #status = :status, updated_at = :now, next_attempt_at = :now, status_pk = :status_pk, "
+            "rounds_before_retry = #round, sweep_status = :status, sweep_due = :due, sweeps = :zero "
+            "REMOVE status_reason",
+            {
+                ":status": _av(Status.RETRYING.value),
+                ":status_pk": _av(_status_pk(Status.RETRYING)),
+                ":now": _av(isoformat(now)),
+                ":due": _av(_ms(sweep_due)),
+                ":zero": _av(0),
+            },
+        )
+
+    def _transition(
+        self,
+        notification_id: str,
+        action: str,
+        allowed: frozenset[Status],
+        update: str,
+        values: dict[str, Any],
+    ) -> Notification:
+        placeholders = {f":allowed{i}": _av(s.value) for i, s in enumerate(sorted(allowed))}
+        try:
+            answer = self._client.update_item(
+                TableName=self._table,
+                Key=_key(notification_id),
+                UpdateExpression=update,
+                ConditionExpression=f"attribute_exists(pk) AND #status IN ({', '.join(placeholders)})",
+                ExpressionAttributeNames={
+                    "#status": "status",
+                    **({"#round": "round"} if "#round" in update else {}),
+                },
+                ExpressionAttributeValues={**values, **placeholders},
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            if _code(exc) == "ConditionalCheckFailedException":
+                old: dict[str, Any] | None = cast(dict[str, Any], exc.response).get("Item")
+                if not old:
+                    raise NotificationNotFound(notification_id) from None
+                raise TransitionRefused(action, notification_id, Status(_plain(old)["status"])) from None
+            raise _unavailable(exc) from exc
+        except BotoCoreError as exc:
+            raise _unavailable(exc) from exc
+        return from_item(_plain(answer["Attributes"]))
+
+    # -- listing ------------------------------------------------------------------------------------
+    def list_page(self, query: ListQuery) -> Page:
+        if query.status is None:
+            index, key_condition = LIST_INDEX, "list_pk = :pk"
+            values: dict[str, Any] = {":pk": _av(LIST_PARTITION)}
+        else:
+            index, key_condition = STATUS_INDEX, "status_pk = :pk"
+            values = {":pk": _av(_status_pk(query.status))}
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": index,
+            "KeyConditionExpression": key_condition,
+            "ScanIndexForward": False,  # newest first
+        }
+        if query.channel is not None:
+            request["FilterExpression"] = "contains(channels, :channel)"
+            values[":channel"] = _av(query.channel.value)
+        request["ExpressionAttributeValues"] = values
+        start = _decode_cursor(query.cursor, index) if query.cursor else None
+        found: list[dict[str, Any]] = []
+        while True:  # a channel filter can thin a page out: read on until the page is full
+            if start is not None:
+                request["ExclusiveStartKey"] = start
+            request["Limit"] = query.limit if query.channel is None else max(query.limit, 100)
+            answer = self._call(self._client.query, **request)
+            for raw in answer.get("Items", []):
+                if len(found) == query.limit:  # more than a page matched: continue after the last one
+                    return _page(found, index)
+                found.append(raw)
+            start = answer.get("LastEvaluatedKey")
+            if start is None:
+                return Page([from_item(_plain(raw)) for raw in found], None)
+            if len(found) == query.limit:
+                return _page(found, index)
 
     # -- the sweeper ------------------------------------------------------------------------------
     def stuck(self, status: Status, now: datetime, limit: int) -> list[SweepCandidate]:
@@ -345,6 +478,32 @@ class DynamoDbNotificationRepository:
             return operation(**kwargs)
         except (ClientError, BotoCoreError) as exc:
             raise _unavailable(exc) from exc
+
+
+def _page(found: list[dict[str, Any]], index: str) -> Page:
+    return Page([from_item(_plain(raw)) for raw in found], _encode_cursor(found[-1], index))
+
+
+def _encode_cursor(raw: dict[str, Any], index: str) -> str:
+    key_names = (
+        ["pk", "sk", "list_pk", "list_sk"] if index == LIST_INDEX else ["pk", "sk", "status_pk", "list_sk"]
+    )
+    key = {name: raw[name] for name in key_names}
+    return base64.urlsafe_b64encode(json.dumps(key, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str, index: str) -> dict[str, Any]:
+    """A cursor is the last item's key, base64url JSON; anything else is refused, never passed on."""
+    try:
+        key = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        expected = {"pk", "sk", "list_pk" if index == LIST_INDEX else "status_pk", "list_sk"}
+        if not isinstance(key, dict) or set(key) != expected:
+            raise ValueError("unexpected key")
+        if not all(isinstance(v, dict) and set(v) == {"S"} and isinstance(v["S"], str) for v in key.values()):
+            raise ValueError("unexpected value")
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raise InvalidCursor("cursor is not one this service handed out (use next_cursor as given)") from exc
+    return cast(dict[str, Any], key)
 
 
 def _code(exc: ClientError) -> str:
@@ -432,6 +591,7 @@ def to_item(n: Notification) -> dict[str, Any]:
         "round": n.round,
         "attempts": [attempt_to_map(a) for a in n.attempts],
         "sweeps": n.sweeps,
+        "rounds_before_retry": n.rounds_before_retry,
         "created_at": isoformat(n.created_at),
         "updated_at": isoformat(n.updated_at),
     }
@@ -485,6 +645,7 @@ def from_item(item: dict[str, Any]) -> Notification:
         status_reason=item.get("status_reason"),
         sweeps=int(item.get("sweeps", 0)),
         sending=_sending(item.get("sending")),
+        rounds_before_retry=int(item.get("rounds_before_retry", 0)),
     )
 
 

@@ -154,7 +154,7 @@ def verdict(
     ]
     if not still_possible:
         return FailedVerdict("no channel can deliver to this recipient")
-    delay = policy.next_delay(round_no)
+    delay = policy.next_delay(round_no - notification.rounds_before_retry)
     if delay is None:
         return FailedVerdict(f"all channels failed in {round_no} rounds")
     asked = max((a.retry_after_seconds or 0 for a in round_attempts), default=0)

@@ -98,10 +98,17 @@ class Notification:
     status_reason: str | None = None  # why it ended `failed` or `cancelled`, in words
     sweeps: int = 0  # times the sweeper re-enqueued it without the record moving on
     sending: SendInProgress | None = None
+    # Rounds before the last manual retry: a retried notification gets MAX_RETRY_ATTEMPTS fresh rounds.
+    rounds_before_retry: int = 0
 
     def permanently_failed_channels(self) -> frozenset[Channel]:
-        """Channels that said "this will never work" in any earlier round: not tried again."""
-        return frozenset(a.channel for a in self.attempts if a.failure_kind is FailureKind.PERMANENT)
+        """Channels that said "this will never work" in an earlier round (since the last manual retry):
+        not tried again."""
+        return frozenset(
+            a.channel
+            for a in self.attempts
+            if a.failure_kind is FailureKind.PERMANENT and a.round > self.rounds_before_retry
+        )
 
     def with_changes(self, **changes: Any) -> Notification:
         return replace(self, **changes)

@@ -267,6 +267,13 @@ class NotificationView(BaseModel):
         )
 
 
+class NotificationPage(BaseModel):
+    items: list[NotificationView]
+    next_cursor: str | None = Field(
+        default=None, description="Pass as `cursor` for the next page; absent on the last page"
+    )
+
+
 def _iso(value: datetime | None) -> str | None:
     return isoformat(value) if value else None
 

@@ -14,12 +14,13 @@ import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from aws_lambda_powertools import Logger
 
 from notification_service.clock import isoformat
+from notification_service.domain.lifecycle import CANCELLED_BY_CLIENT
 from notification_service.domain.model import Channel, Notification, Status
 from notification_service.domain.recipient import Recipient
 from notification_service.errors import DependencyUnavailable, IdempotencyKeyReused, InvalidIdempotencyKey
@@ -27,8 +28,10 @@ from notification_service.ports import (
     DeliveryMessage,
     DeliveryQueue,
     IdempotencyGuard,
+    ListQuery,
     NotificationAlreadyExists,
     NotificationRepository,
+    Page,
 )
 
 logger = Logger(child=True)
@@ -80,7 +83,9 @@ class NotificationService:
         idempotency: IdempotencyGuard,
         now: Callable[[], datetime],
         new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
+        retry_grace: timedelta = timedelta(seconds=60),
     ) -> None:
+        self._retry_grace = retry_grace
         self._repository = repository
         self._queue = queue
         self._idempotency = idempotency
@@ -177,3 +182,18 @@ class NotificationService:
 
     def get(self, notification_id: str) -> Notification:
         return self._repository.get(notification_id)
+
+    def list(self, query: ListQuery) -> Page:
+        return self._repository.list_page(query)
+
+    def cancel(self, notification_id: str) -> Notification:
+        """Never sent after this: a round that claims it afterwards finds it cancelled."""
+        return self._repository.cancel(notification_id, CANCELLED_BY_CLIENT, self._now())
+
+    def retry(self, notification_id: str) -> Notification:
+        """A failed notification gets fresh rounds: its next round is enqueued now (if that enqueue
+        fails, the record is `retrying` and the sweeper enqueues it)."""
+        now = self._now()
+        retried = self._repository.retry(notification_id, now, now + self._retry_grace)
+        self._queue.enqueue(DeliveryMessage(retried.id, retried.round + 1, retried.correlation_id))
+        return retried

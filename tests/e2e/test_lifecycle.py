@@ -1,0 +1,83 @@
+"""List, cancel and retry on the local stack, over HTTP and through `notifyctl`."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from infra import cli
+from tests.e2e.conftest import RunningStack
+
+EMAIL_ONLY = {"recipient": "user@example.com", "message": "lifecycle", "channels": ["email"]}
+
+
+def notifyctl(stack: RunningStack, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    capsys.readouterr()
+    code = cli.main(["--env-file", "/nonexistent", *args, "--api-url", stack.base_url])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_a_failed_notification_is_listed_and_retried_with_fresh_rounds(
+    all_failing_stack: RunningStack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN a notification that failed its three rounds
+    nid = all_failing_stack.post(EMAIL_ONLY).json()["id"]
+    failed = all_failing_stack.wait_terminal(nid)
+    assert (failed["status"], failed["rounds"]) == ("failed", 3)
+
+    # THEN it is in the list of failed ones, newest first, over HTTP and in `notifyctl list`
+    page = all_failing_stack.request("GET", "/api/v1/notifications?status=failed&limit=100").json()
+    assert page["items"][0]["id"] == nid
+    code, out, _ = notifyctl(all_failing_stack, capsys, "list", "--status", "failed", "--limit", "5")
+    assert code == 0
+    assert nid in out.splitlines()[0] and "failed" in out
+
+    # WHEN it is retried THEN it gets three fresh rounds (and fails again: every channel still fails)
+    code, out, _ = notifyctl(all_failing_stack, capsys, "retry", nid)
+    assert code == 0 and "retrying" in out
+    again = all_failing_stack.wait_terminal(nid)
+    assert (again["status"], again["rounds"]) == ("failed", 6)
+    assert [a["round"] for a in again["attempts"]] == [1, 2, 3, 4, 5, 6]
+
+    # AND retrying something that is not failed is refused, naming why
+    other = all_failing_stack.post(EMAIL_ONLY).json()["id"]
+    answer = all_failing_stack.request("POST", f"/api/v1/notifications/{other}/retry")
+    assert (answer.status, answer.json()["error"]) == (409, "cannot_retry")  # failing takes two backoffs
+
+
+def test_a_notification_cancelled_between_rounds_is_never_tried_again(
+    email_failing_stack: RunningStack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN email-only with email failing: after round 1 it waits `retrying` for round 2
+    nid = email_failing_stack.post(EMAIL_ONLY).json()["id"]
+    deadline = time.monotonic() + 60  # a hang guard, not a timing claim
+    while True:
+        record = email_failing_stack.request("GET", f"/api/v1/notifications/{nid}").json()
+        if record["status"] == "retrying":
+            answer = email_failing_stack.request("POST", f"/api/v1/notifications/{nid}/cancel")
+            if answer.status == 200:
+                break
+            assert answer.status == 409  # round 2 claimed it in between: try again after it
+        assert record["status"] not in {"sent", "failed", "cancelled"}, record
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    cancelled = answer.json()
+    assert (cancelled["status"], cancelled["status_reason"]) == ("cancelled", "cancelled by the client")
+    rounds_at_cancel = cancelled["rounds"]
+
+    # WHEN the next round's message arrives THEN it loses its claim, and nothing more is tried
+    while not any(
+        line.get("notification_id") == nid and line.get("reason") == "already_finished"
+        for line in email_failing_stack.log_lines()
+    ):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    final = email_failing_stack.request("GET", f"/api/v1/notifications/{nid}").json()
+    assert (final["status"], final["rounds"]) == ("cancelled", rounds_at_cancel)
+
+    # AND cancelling it again, or anything already finished, is a 409; `notifyctl cancel` says so
+    code, _, err = notifyctl(email_failing_stack, capsys, "cancel", nid)
+    assert code == 1
+    assert "HTTP 409" in err and "already cancelled" in err
