@@ -92,7 +92,14 @@ class FakeRepository:
         self, notification_id: str, round_no: int, owner: str, now: datetime, lease_until: datetime
     ) -> Notification:
         current = self.get(notification_id)
-        fresh = current.status in CLAIMABLE_STATUSES and current.round == round_no - 1
+        fresh = (
+            current.status in CLAIMABLE_STATUSES
+            and current.round == round_no - 1
+            and (
+                current.status is not Status.SCHEDULED
+                or (current.send_at is not None and current.send_at <= now)
+            )
+        )
         expired = (
             current.status is Status.PROCESSING
             and current.round == round_no

@@ -133,6 +133,7 @@ def create_notification(
             channels=tuple(request.channels),
             subject=request.subject,
             metadata=request.metadata,
+            send_at=request.send_at,
         ),
         correlation_id=app.context["correlation_id"],
         idempotency_key=idempotency_key,

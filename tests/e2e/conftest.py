@@ -192,11 +192,12 @@ def sinks_stack(e2e_logs: Path, redis_url: str) -> Iterator[RunningStack]:
 
 @pytest.fixture(scope="session")
 def sweeping_stack(e2e_logs: Path, redis_url: str) -> Iterator[RunningStack]:
-    """The sweeper on a short schedule and grace, so stuck records are repaired within seconds."""
+    """The sweeper on a short schedule and grace, so stuck records are repaired within seconds; SQS
+    delays of at most 1 s, so a schedule a few seconds ahead hops as one 15 minutes ahead would."""
     yield from _stack(
         "sweeping",
         e2e_logs,
         redis_url,
-        {"SWEEP_GRACE_SECONDS": "1", "DELIVERY_VISIBILITY_TIMEOUT": "1"},
+        {"SWEEP_GRACE_SECONDS": "1", "DELIVERY_VISIBILITY_TIMEOUT": "1", "SCHEDULE_HOP_SECONDS": "1"},
         ("--schedule-every", "0.5"),
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -81,3 +82,27 @@ def test_a_notification_cancelled_between_rounds_is_never_tried_again(
     code, _, err = notifyctl(email_failing_stack, capsys, "cancel", nid)
     assert code == 1
     assert "HTTP 409" in err and "already cancelled" in err
+
+
+def test_a_scheduled_notification_hops_until_due_and_is_sent_no_earlier(sweeping_stack: RunningStack) -> None:
+    # GIVEN SQS delays of at most 1 s on this stack, and a notification 4 s ahead
+    send_at = datetime.now(UTC) + timedelta(seconds=4)
+    accepted = sweeping_stack.post({**EMAIL_ONLY, "send_at": send_at.isoformat()}).json()
+    assert accepted["status"] == "scheduled"
+    cancelled = sweeping_stack.post({**EMAIL_ONLY, "send_at": send_at.isoformat()}).json()
+    answer = sweeping_stack.request("POST", f"/api/v1/notifications/{cancelled['id']}/cancel")
+    assert answer.json()["status"] == "cancelled"
+
+    record = sweeping_stack.wait_terminal(accepted["id"], timeout=60)
+
+    # THEN it was sent, not before its time, after hopping towards it
+    assert record["status"] == "sent"
+    assert datetime.fromisoformat(record["attempts"][0]["started_at"]) >= send_at.replace(microsecond=0)
+    hops = [
+        line
+        for line in sweeping_stack.log_lines()
+        if line.get("notification_id") == accepted["id"] and line.get("reason") == "not_yet_due"
+    ]
+    assert len(hops) >= 2
+    # AND the cancelled one never was
+    assert sweeping_stack.request("GET", f"/api/v1/notifications/{cancelled['id']}").json()["attempts"] == []

@@ -446,3 +446,19 @@ def test_cancel_and_retry_are_conditional_on_the_status(repository: DynamoDbNoti
         repository.retry(failed.id, T0, T0)
     with pytest.raises(NotificationNotFound):
         repository.cancel("missing", "x", T0)
+
+
+def test_a_scheduled_record_is_claimed_only_once_due(repository: DynamoDbNotificationRepository) -> None:
+    due = T0 + timedelta(minutes=20)
+    scheduled = notification(status=Status.SCHEDULED, send_at=due)
+    repository.add(scheduled)
+    assert repository.get(scheduled.id).send_at == due
+    assert [c.id for c in repository.stuck(Status.SCHEDULED, due + timedelta(seconds=60), 10)] == [
+        scheduled.id
+    ]
+
+    with pytest.raises(ClaimRejected) as early:
+        repository.claim_round(scheduled.id, 1, "A", due - timedelta(seconds=1), due + timedelta(seconds=59))
+    assert early.value.current.status is Status.SCHEDULED
+    claimed = repository.claim_round(scheduled.id, 1, "A", due, due + timedelta(seconds=60))
+    assert claimed.status is Status.PROCESSING

@@ -253,6 +253,7 @@ def test_notification_view_round_trips_the_record() -> None:
         "id": "n-1",
         "status": "sent",
         "status_reason": None,
+        "send_at": None,
         "channel_used": "sms",
         "provider_message_id": "SM123",
         "recipient": {"email": "user@example.com", "phone": "+447911123456", "telegram_chat_id": None},

@@ -79,7 +79,12 @@ def build_api(
     return ApiDependencies(
         settings=settings,
         notifications=NotificationService(
-            repository, queue, idempotency, now, retry_grace=settings.sweep_policy.grace
+            repository,
+            queue,
+            idempotency,
+            now,
+            retry_grace=settings.sweep_policy.grace,
+            max_delay_seconds=settings.schedule_hop_seconds,
         ),
         idempotency=idempotency,
         health_checks={"dynamodb": repository, "sqs": queue, "redis": idempotency},
@@ -112,6 +117,7 @@ def build_dispatch(
         ledger=ledger or RedisDeliveryLedger(cache),
         send_budget_seconds=settings.send_budget_seconds,
         resend_uncertain=settings.uncertain_sends == "resend",
+        max_delay_seconds=settings.schedule_hop_seconds,
     )
 
 

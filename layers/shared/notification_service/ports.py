@@ -21,6 +21,9 @@ class DeliveryMessage:
     correlation_id: str
     receive_count: int = 1  # SQS's ApproximateReceiveCount: above 1, this copy came back after a failure
 
+    def with_receive_count(self, count: int) -> DeliveryMessage:
+        return DeliveryMessage(self.notification_id, self.round, self.correlation_id, count)
+
 
 class ClaimRejected(Exception):
     """The conditional claim did not hold; `current` is the record as it stands."""

@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     # never sends it again (at most once: it may never arrive); `resend` sends it again (at least
     # once: it may arrive twice).
     uncertain_sends: Literal["skip", "resend"] = "skip"
+    # The longest SQS delay (15 minutes); a notification scheduled further ahead hops in steps of it.
+    schedule_hop_seconds: int = Field(default=900, ge=1, le=900)
     idempotency_ttl_seconds: int = Field(default=86_400, ge=60)
     retention_days: int = Field(default=30, ge=1)
     max_body_bytes: int = Field(default=65_536, ge=1_024, le=262_144)

@@ -132,6 +132,7 @@ class DynamoDbNotificationRepository:
                 ConditionExpression=(
                     "attribute_exists(pk) AND ("
                     "(#status IN (:pending, :retrying) AND #round = :previous) OR "
+                    "(#status = :scheduled AND #round = :previous AND send_at_ms <= :now_ms) OR "
                     "(#status = :processing AND #round = :round AND lease_until <= :now_ms))"
                 ),
                 ExpressionAttributeNames={"#status": "status", "#round": "round"},
@@ -139,6 +140,7 @@ class DynamoDbNotificationRepository:
                     ":processing": _av(Status.PROCESSING.value),
                     ":pending": _av(Status.PENDING.value),
                     ":retrying": _av(Status.RETRYING.value),
+                    ":scheduled": _av(Status.SCHEDULED.value),
                     ":round": _av(round_no),
                     ":previous": _av(round_no - 1),
                     ":owner": _av(owner),
@@ -602,6 +604,7 @@ def to_item(n: Notification) -> dict[str, Any]:
         "provider_message_id": n.provider_message_id,
         "next_attempt_at": isoformat(n.next_attempt_at) if n.next_attempt_at else None,
         "request_hash": n.request_hash,
+        "send_at_ms": _ms(n.send_at) if n.send_at else None,
         "sending": (
             {
                 "round": n.sending.round,
@@ -646,6 +649,11 @@ def from_item(item: dict[str, Any]) -> Notification:
         sweeps=int(item.get("sweeps", 0)),
         sending=_sending(item.get("sending")),
         rounds_before_retry=int(item.get("rounds_before_retry", 0)),
+        send_at=(
+            datetime.fromtimestamp(item["send_at_ms"] / 1000, tz=parse_iso(item["created_at"]).tzinfo)
+            if item.get("send_at_ms") is not None
+            else None
+        ),
     )
 
 

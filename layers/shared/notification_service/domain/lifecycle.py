@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from notification_service.domain.model import Status
 
-CANCELLABLE = frozenset({Status.PENDING, Status.RETRYING})
+CANCELLABLE = frozenset({Status.SCHEDULED, Status.PENDING, Status.RETRYING})
 RETRYABLE = frozenset({Status.FAILED})
 CANCELLED_BY_CLIENT = "cancelled by the client"
 

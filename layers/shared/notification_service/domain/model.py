@@ -20,6 +20,7 @@ DEFAULT_CHANNELS: tuple[Channel, ...] = (Channel.EMAIL, Channel.SMS, Channel.TEL
 
 
 class Status(StrEnum):
+    SCHEDULED = "scheduled"  # waiting for its send_at
     PENDING = "pending"
     PROCESSING = "processing"
     SENT = "sent"
@@ -33,7 +34,7 @@ class Status(StrEnum):
 
 
 TERMINAL_STATUSES = frozenset({Status.SENT, Status.FAILED, Status.CANCELLED})
-CLAIMABLE_STATUSES = frozenset({Status.PENDING, Status.RETRYING})
+CLAIMABLE_STATUSES = frozenset({Status.PENDING, Status.RETRYING, Status.SCHEDULED})  # scheduled: once due
 
 
 class Outcome(StrEnum):
@@ -100,6 +101,7 @@ class Notification:
     sending: SendInProgress | None = None
     # Rounds before the last manual retry: a retried notification gets MAX_RETRY_ATTEMPTS fresh rounds.
     rounds_before_retry: int = 0
+    send_at: datetime | None = None  # scheduled: not delivered before this time
 
     def permanently_failed_channels(self) -> frozenset[Channel]:
         """Channels that said "this will never work" in an earlier round (since the last manual retry):

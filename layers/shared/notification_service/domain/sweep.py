@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 from notification_service.domain.model import Notification, Status
 
-SWEPT_STATUSES = (Status.PENDING, Status.PROCESSING, Status.RETRYING)
+SWEPT_STATUSES = (Status.SCHEDULED, Status.PENDING, Status.PROCESSING, Status.RETRYING)
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,8 @@ class GiveUp:
 def due_at(notification: Notification, grace: timedelta) -> datetime | None:
     """When the sweeper should look at this record if it has not moved by then; None once finished."""
     match notification.status:
+        case Status.SCHEDULED:
+            return (notification.send_at or notification.created_at) + grace
         case Status.PENDING:
             return notification.created_at + grace
         case Status.PROCESSING:

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import (
+    AwareDatetime,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -17,7 +18,7 @@ from pydantic import (
     model_validator,
 )
 
-from notification_service.clock import isoformat
+from notification_service.clock import isoformat, utc_now
 from notification_service.domain.channel_limits import MAX_LENGTH, fits
 from notification_service.domain.model import DEFAULT_CHANNELS, Attempt, Channel, Notification, Status
 from notification_service.domain.recipient import (
@@ -27,6 +28,7 @@ from notification_service.domain.recipient import (
     validate_phone,
     validate_telegram_chat_id,
 )
+from notification_service.domain.schedule import too_far_ahead
 
 MAX_SUBJECT_LENGTH = 998  # RFC 5322's line limit
 MAX_METADATA_BYTES = 4_096
@@ -118,6 +120,19 @@ class NotificationRequest(BaseModel):
     metadata: dict[str, Any] | None = Field(
         default=None, description=f"Echoed back; at most {MAX_METADATA_BYTES} bytes as JSON"
     )
+    send_at: AwareDatetime | None = Field(
+        default=None,
+        description="Deliver no earlier than this (ISO 8601 with an offset, at most 30 days ahead; "
+        "a past time means now). Status `scheduled` until then; cancellable.",
+        examples=["2026-12-01T09:00:00+01:00"],
+    )
+
+    @field_validator("send_at")
+    @classmethod
+    def _within_thirty_days(cls, value: datetime | None) -> datetime | None:
+        if value is not None and too_far_ahead(value, utc_now()):
+            raise ValueError("must be at most 30 days ahead")
+        return value
 
     @field_validator("message")
     @classmethod
@@ -238,6 +253,7 @@ class NotificationView(BaseModel):
     rounds: int = Field(description="Rounds started so far")
     attempts: list[AttemptView]
     correlation_id: str
+    send_at: str | None = None
     next_attempt_at: str | None = None
     created_at: str
     updated_at: str
@@ -261,6 +277,7 @@ class NotificationView(BaseModel):
             rounds=n.round,
             attempts=[AttemptView.of(a) for a in n.attempts],
             correlation_id=n.correlation_id,
+            send_at=_iso(n.send_at),
             next_attempt_at=_iso(n.next_attempt_at),
             created_at=isoformat(n.created_at),
             updated_at=isoformat(n.updated_at),

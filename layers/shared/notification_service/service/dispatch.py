@@ -40,6 +40,7 @@ from notification_service.domain.fallback import (
 )
 from notification_service.domain.model import Attempt, Channel, Notification, Outcome, Status
 from notification_service.domain.retry_policy import RetryPolicy
+from notification_service.domain.schedule import SQS_MAX_DELAY_SECONDS, hop_delay
 from notification_service.errors import DependencyUnavailable
 from notification_service.ports import (
     ClaimRejected,
@@ -64,6 +65,7 @@ class DispatchOutcome(StrEnum):
     FAILED = "failed"
     DROPPED = "dropped"  # duplicate, stale or already finished: nothing to do
     REQUEUED_NEXT_ROUND = "requeued_next_round"
+    HOPPED = "hopped"  # scheduled later than one SQS delay: sent again towards its send_at
 
 
 class RoundInProgressElsewhere(Exception):
@@ -177,7 +179,9 @@ class DispatchService:
         ledger: DeliveryLedger | None = None,
         send_budget_seconds: float = 0,
         resend_uncertain: bool = False,
+        max_delay_seconds: int = SQS_MAX_DELAY_SECONDS,
     ) -> None:
+        self._max_delay = max_delay_seconds
         self._provider_health = provider_health
         self._ledger = ledger
         self.send_budget_seconds = send_budget_seconds
@@ -344,6 +348,10 @@ class DispatchService:
                 "record_round": current.round,
             },
         )
+        if reason is LostClaim.NOT_YET_DUE and current.send_at is not None:
+            delay = hop_delay(current.send_at, self._now(), self._max_delay)
+            await self._blocking(self._queue.enqueue, message.with_receive_count(1), delay)
+            return DispatchOutcome.HOPPED
         if reason is LostClaim.IN_PROGRESS:
             raise RoundInProgressElsewhere(f"round {message.round} of {current.id} is being worked on")
         if reason is LostClaim.NEXT_ROUND_DUE and message.receive_count > 1:

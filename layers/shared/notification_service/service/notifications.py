@@ -23,6 +23,7 @@ from notification_service.clock import isoformat
 from notification_service.domain.lifecycle import CANCELLED_BY_CLIENT
 from notification_service.domain.model import Channel, Notification, Status
 from notification_service.domain.recipient import Recipient
+from notification_service.domain.schedule import SQS_MAX_DELAY_SECONDS, hop_delay
 from notification_service.errors import DependencyUnavailable, IdempotencyKeyReused, InvalidIdempotencyKey
 from notification_service.ports import (
     DeliveryMessage,
@@ -57,6 +58,7 @@ class NewNotification:
     channels: tuple[Channel, ...]
     subject: str | None = None
     metadata: dict[str, Any] | None = None
+    send_at: datetime | None = None  # not before this time (past or absent: now)
 
 
 @dataclass(frozen=True)
@@ -84,8 +86,10 @@ class NotificationService:
         now: Callable[[], datetime],
         new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
         retry_grace: timedelta = timedelta(seconds=60),
+        max_delay_seconds: int = SQS_MAX_DELAY_SECONDS,
     ) -> None:
         self._retry_grace = retry_grace
+        self._max_delay = max_delay_seconds
         self._repository = repository
         self._queue = queue
         self._idempotency = idempotency
@@ -129,8 +133,11 @@ class NotificationService:
         bound_to: str | None = None,
     ) -> Receipt:
         now = self._now()
+        due = new.send_at if new.send_at is not None and new.send_at > now else None
         notification = Notification(
             id=notification_id or self._new_id(),
+            status=Status.SCHEDULED if due else Status.PENDING,
+            send_at=due,
             recipient=new.recipient,
             message=new.message,
             channels=new.channels,
@@ -146,7 +153,9 @@ class NotificationService:
         except NotificationAlreadyExists:
             return self._finish_earlier_request(notification)
         try:
-            self._queue.enqueue(DeliveryMessage(notification.id, 1, correlation_id))
+            self._queue.enqueue(
+                DeliveryMessage(notification.id, 1, correlation_id), self._first_delay(notification)
+            )
         except DependencyUnavailable as exc:
             if bound_to is None:
                 self._cancel_unqueued(notification, exc)
@@ -160,15 +169,22 @@ class NotificationService:
         earlier = self._repository.get(attempted.id)
         if earlier.request_hash != attempted.request_hash:
             raise IdempotencyKeyReused("this Idempotency-Key was used with a different request body")
-        if earlier.status is Status.PENDING and earlier.round == 0:
-            self._queue.enqueue(DeliveryMessage(earlier.id, 1, earlier.correlation_id))
+        if earlier.status in (Status.PENDING, Status.SCHEDULED) and earlier.round == 0:
+            self._queue.enqueue(
+                DeliveryMessage(earlier.id, 1, earlier.correlation_id), self._first_delay(earlier)
+            )
         return Receipt(earlier.id, earlier.status, isoformat(earlier.created_at), replayed=True)
+
+    def _first_delay(self, notification: Notification) -> int:
+        if notification.send_at is None:
+            return 0
+        return hop_delay(notification.send_at, self._now(), self._max_delay)
 
     def _cancel_unqueued(self, notification: Notification, cause: DependencyUnavailable) -> None:
         try:
             self._repository.close(
                 notification.id,
-                expected=Status.PENDING,
+                expected=notification.status,
                 expected_round=0,
                 status=Status.CANCELLED,
                 reason=NOT_QUEUED_REASON.format(dependency=cause.dependency),
