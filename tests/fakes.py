@@ -81,6 +81,13 @@ class FakeRepository:
             raise NotificationAlreadyExists(notification.id)
         self._store(notification)
 
+    def add_many(self, notifications: Sequence[Notification]) -> set[str]:
+        if self.unavailable:
+            return {n.id for n in notifications}
+        for notification in notifications:
+            self.add(notification)
+        return set()
+
     def get(self, notification_id: str) -> Notification:
         self._available()
         try:
@@ -288,6 +295,12 @@ class FakeQueue:
         if self.unavailable:
             raise DependencyUnavailable("sqs", "fake outage")
         self.sent.append((message, delay_seconds))
+
+    def enqueue_many(self, messages: Sequence[tuple[DeliveryMessage, int]]) -> set[str]:
+        if self.unavailable:
+            return {m.notification_id for m, _ in messages}
+        self.sent.extend(messages)
+        return set()
 
     def check(self) -> None:
         if self.unavailable:

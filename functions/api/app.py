@@ -31,7 +31,12 @@ from notification_service.errors import (
 )
 from notification_service.http.errors import field_errors, validation_error
 from notification_service.http.schemas import (
+    MAX_BATCH,
     AcceptedNotification,
+    BatchItemRequest,
+    BatchItemResult,
+    BatchRequest,
+    BatchResponse,
     ErrorBody,
     FieldError,
     HealthBody,
@@ -41,8 +46,9 @@ from notification_service.http.schemas import (
 )
 from notification_service.lazy import Lazy
 from notification_service.ports import ListQuery
-from notification_service.service.notifications import NewNotification
+from notification_service.service.notifications import BatchItem, NewNotification
 from notification_service.service.readiness import check_dependencies
+from pydantic import ValidationError
 
 try:
     API_VERSION = version("notification-service")
@@ -51,6 +57,7 @@ except PackageNotFoundError:  # deployed: the layer carries the code, not the di
 
 IN_FLIGHT_RETRY_AFTER_SECONDS = 1
 MAX_PAGE = 100
+BATCH_PATH = "/api/v1/notifications/batch"
 
 logger = Logger()
 tracer = Tracer()
@@ -127,14 +134,7 @@ def create_notification(
     ] = None,
 ) -> Response[AcceptedNotification]:
     receipt = dependencies.get().notifications.accept(
-        NewNotification(
-            recipient=request.recipient.to_domain(),
-            message=request.message,
-            channels=tuple(request.channels),
-            subject=request.subject,
-            metadata=request.metadata,
-            send_at=request.send_at,
-        ),
+        _new_notification(request),
         correlation_id=app.context["correlation_id"],
         idempotency_key=idempotency_key,
         payload=request.model_dump(mode="json"),
@@ -152,6 +152,78 @@ def create_notification(
         headers["Idempotency-Replayed"] = "true"
     body = AcceptedNotification(id=receipt.id, status=receipt.status, created_at=receipt.created_at)
     return Response(HTTPStatus.ACCEPTED, content_types.APPLICATION_JSON, body, headers=headers)
+
+
+@app.post(
+    BATCH_PATH,
+    summary=f"Accept up to {MAX_BATCH} notifications at once",
+    tags=["notifications"],
+    responses={
+        202: {"description": "All accepted", "content": {"application/json": {"model": BatchResponse}}},
+        207: {
+            "description": "Some not accepted: each item says why (its `error` is as a single POST's)",
+            "content": {"application/json": {"model": BatchResponse}},
+        },
+        413: {"description": "Body too large", "content": {"application/json": {"model": ErrorBody}}},
+        422: {
+            "description": "Not a list of 1 to 100 objects under `notifications`",
+            "content": {"application/json": {"model": ErrorBody}},
+        },
+    },
+)
+def create_batch(request: BatchRequest) -> Response[BatchResponse]:
+    results: dict[int, BatchItemResult] = {}
+    valid: list[tuple[int, BatchItem]] = []
+    for number, raw in enumerate(request.notifications):
+        try:
+            item = BatchItemRequest.model_validate(raw)
+        except ValidationError as exc:
+            results[number] = BatchItemResult(
+                index=number, error=validation_error(field_errors(exc.errors()))
+            )
+            continue
+        payload = item.model_dump(mode="json", exclude={"idempotency_key"})
+        valid.append((number, BatchItem(_new_notification(item), item.idempotency_key, payload)))
+    answers = dependencies.get().notifications.accept_many(
+        [item for _, item in valid], correlation_id=app.context["correlation_id"]
+    )
+    for (number, _), answer in zip(valid, answers, strict=True):
+        if isinstance(answer, Exception):
+            results[number] = BatchItemResult(index=number, error=_item_error(answer))
+        else:
+            results[number] = BatchItemResult(
+                index=number, id=answer.id, status=answer.status, replayed=answer.replayed or None
+            )
+    items = [results[number] for number in range(len(request.notifications))]
+    rejected = sum(1 for item in items if item.error is not None)
+    logger.info("batch accepted", extra={"accepted": len(items) - rejected, "rejected": rejected})
+    body = BatchResponse(accepted=len(items) - rejected, rejected=rejected, items=items)
+    return Response(207 if rejected else HTTPStatus.ACCEPTED, content_types.APPLICATION_JSON, body)
+
+
+def _new_notification(request: NotificationRequest) -> NewNotification:
+    return NewNotification(
+        recipient=request.recipient.to_domain(),
+        message=request.message,
+        channels=tuple(request.channels),
+        subject=request.subject,
+        metadata=request.metadata,
+        send_at=request.send_at,
+    )
+
+
+def _item_error(exc: Exception) -> ErrorBody:
+    """A batch item's failure, worded as the single POST's error handlers word it."""
+    if isinstance(exc, IdempotencyKeyReused):
+        return ErrorBody(error="idempotency_key_reused", message=str(exc))
+    if isinstance(exc, IdempotencyKeyInFlight):
+        return ErrorBody(error="idempotency_key_in_flight", message=str(exc))
+    if isinstance(exc, DependencyUnavailable):
+        return ErrorBody(
+            error="service_unavailable", message=f"{exc.dependency} is unavailable; try again shortly"
+        )
+    logger.error("unexpected batch item failure", extra={"error": type(exc).__name__})
+    return ErrorBody(error="internal_error", message="unexpected error")
 
 
 @app.get(
@@ -412,7 +484,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     cast(Any, app).append_context(correlation_id=correlation_id)
     deps = dependencies.get()
     deps.idempotency.register_lambda_context(context)
-    refused = _refused_before_routing(event, deps.settings.max_body_bytes)
+    is_batch = str(event.get("path", "")).rstrip("/").endswith(BATCH_PATH)
+    limit = deps.settings.max_batch_body_bytes if is_batch else deps.settings.max_body_bytes
+    refused = _refused_before_routing(event, limit)
     if refused is not None:
         status, error = refused
         result: dict[str, Any] = {

@@ -106,3 +106,15 @@ def test_a_scheduled_notification_hops_until_due_and_is_sent_no_earlier(sweeping
     assert len(hops) >= 2
     # AND the cancelled one never was
     assert sweeping_stack.request("GET", f"/api/v1/notifications/{cancelled['id']}").json()["attempts"] == []
+
+
+def test_a_hundred_notifications_in_one_batch_are_all_delivered(stack: RunningStack) -> None:
+    items = [{"recipient": f"user{n}@example.com", "message": f"batch {n}"} for n in range(100)]
+
+    answer = stack.request("POST", "/api/v1/notifications/batch", {"notifications": items})
+
+    assert answer.status == 202
+    body = answer.json()
+    assert (body["accepted"], body["rejected"]) == (100, 0)
+    for item in body["items"]:
+        assert stack.wait_terminal(item["id"])["status"] == "sent"

@@ -462,3 +462,37 @@ def test_a_scheduled_record_is_claimed_only_once_due(repository: DynamoDbNotific
     assert early.value.current.status is Status.SCHEDULED
     claimed = repository.claim_round(scheduled.id, 1, "A", due, due + timedelta(seconds=60))
     assert claimed.status is Status.PROCESSING
+
+
+def test_batch_writes_and_batch_sends_store_and_queue_every_item(
+    repository: DynamoDbNotificationRepository, queue: SqsDeliveryQueue, settings: Settings
+) -> None:
+    made = [notification() for _ in range(30)]  # two BatchWriteItem calls, three SendMessageBatch calls
+
+    assert repository.add_many(made) == set()
+    assert queue.enqueue_many([(DeliveryMessage(n.id, 1, "cid-1"), 0) for n in made]) == set()
+
+    assert [repository.get(n.id) for n in made] == made
+    sqs = boto3.client("sqs", endpoint_url=settings.aws_endpoint_url)
+    seen: set[str] = set()
+    while True:
+        got = sqs.receive_message(QueueUrl=settings.queue_url, MaxNumberOfMessages=10).get("Messages", [])
+        if not got:
+            break
+        seen |= {json.loads(m["Body"])["notification_id"] for m in got}
+    assert seen == {n.id for n in made}
+
+
+def test_batch_calls_against_missing_resources_answer_every_id_as_failed(emulator: Emulator) -> None:
+    made = [notification() for _ in range(3)]
+    missing_table = DynamoDbNotificationRepository(
+        dynamodb_client(emulator.endpoint_url), "no-such-table", timedelta(days=1)
+    )
+    missing_queue = SqsDeliveryQueue(
+        sqs_client(emulator.endpoint_url), f"{emulator.endpoint_url}/123456789012/none"
+    )
+
+    assert missing_table.add_many(made) == {n.id for n in made}
+    assert missing_queue.enqueue_many([(DeliveryMessage(n.id, 1, "c"), 0) for n in made]) == {
+        n.id for n in made
+    }

@@ -90,6 +90,10 @@ class NotificationRepository(RecordCloser, Protocol):
         """Raises NotificationAlreadyExists when the id is taken."""
         ...
 
+    def add_many(self, notifications: Sequence[Notification]) -> set[str]:
+        """Store fresh notifications in batches; answer the ids that could not be stored."""
+        ...
+
     def get(self, notification_id: str) -> Notification:
         """Raises NotificationNotFound."""
         ...
@@ -160,6 +164,10 @@ class StuckRecords(RecordCloser, Protocol):
 
 class DeliveryQueue(Protocol):
     def enqueue(self, message: DeliveryMessage, delay_seconds: int = 0) -> None: ...
+
+    def enqueue_many(self, messages: Sequence[tuple[DeliveryMessage, int]]) -> set[str]:
+        """Send in batches; answer the notification ids whose message could not be sent."""
+        ...
 
     def check(self) -> None: ...
 

@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     idempotency_ttl_seconds: int = Field(default=86_400, ge=60)
     retention_days: int = Field(default=30, ge=1)
     max_body_bytes: int = Field(default=65_536, ge=1_024, le=262_144)
+    # POST /api/v1/notifications/batch carries up to 100 requests (API Gateway accepts 10 MB)
+    max_batch_body_bytes: int = Field(default=2_097_152, ge=1_024, le=6_291_456)
 
     # Email over SMTP: a real provider when SMTP_HOST is set, else the mock.
     smtp_host: str = ""

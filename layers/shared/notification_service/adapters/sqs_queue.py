@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -31,6 +32,30 @@ class SqsDeliveryQueue:
                 CORRELATION_ATTRIBUTE: {"DataType": "String", "StringValue": message.correlation_id}
             },
         )
+
+    def enqueue_many(self, messages: Sequence[tuple[DeliveryMessage, int]]) -> set[str]:
+        """SendMessageBatch, 10 at a time: the notification ids whose message was NOT sent."""
+        failed: set[str] = set()
+        for start in range(0, len(messages), 10):
+            chunk = messages[start : start + 10]
+            entries: list[Any] = [
+                {
+                    "Id": str(number),
+                    "MessageBody": encode(message),
+                    "DelaySeconds": max(0, min(delay, 900)),
+                    "MessageAttributes": {
+                        CORRELATION_ATTRIBUTE: {"DataType": "String", "StringValue": message.correlation_id}
+                    },
+                }
+                for number, (message, delay) in enumerate(chunk)
+            ]
+            try:
+                answer = self._client.send_message_batch(QueueUrl=self._url, Entries=entries)
+            except (ClientError, BotoCoreError):
+                failed |= {message.notification_id for message, _ in chunk}
+                continue
+            failed |= {chunk[int(f["Id"])][0].notification_id for f in answer.get("Failed", [])}
+        return failed
 
     def check(self) -> None:
         self._call(self._client.get_queue_attributes, QueueUrl=self._url, AttributeNames=["QueueArn"])

@@ -202,6 +202,29 @@ def _check_storable(value: Any, depth: int) -> None:
         raise ValueError("holds a number out of range (1e-130 to 1e125)")
 
 
+MAX_BATCH = 100
+
+
+class BatchItemRequest(NotificationRequest):
+    idempotency_key: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=255,
+        description="This item's Idempotency-Key (same semantics as the header of a single POST)",
+    )
+
+
+class BatchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    notifications: list[dict[str, Any]] = Field(
+        min_length=1,
+        max_length=MAX_BATCH,
+        description=f"1 to {MAX_BATCH} notification requests, each as for POST /api/v1/notifications, "
+        "with an optional `idempotency_key`; each is validated on its own",
+    )
+
+
 class AcceptedNotification(BaseModel):
     id: str
     status: Status
@@ -309,3 +332,17 @@ class ErrorBody(BaseModel):
 class HealthBody(BaseModel):
     status: str
     checks: dict[str, str] = Field(default_factory=dict)
+
+
+class BatchItemResult(BaseModel):
+    index: int = Field(description="Position in the request's `notifications`")
+    id: str | None = None
+    status: Status | None = None
+    replayed: bool | None = Field(default=None, description="True when its idempotency_key was seen before")
+    error: ErrorBody | None = Field(default=None, description="Why this item was not accepted")
+
+
+class BatchResponse(BaseModel):
+    accepted: int
+    rejected: int
+    items: list[BatchItemResult]

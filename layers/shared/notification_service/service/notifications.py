@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,7 +24,12 @@ from notification_service.domain.lifecycle import CANCELLED_BY_CLIENT
 from notification_service.domain.model import Channel, Notification, Status
 from notification_service.domain.recipient import Recipient
 from notification_service.domain.schedule import SQS_MAX_DELAY_SECONDS, hop_delay
-from notification_service.errors import DependencyUnavailable, IdempotencyKeyReused, InvalidIdempotencyKey
+from notification_service.errors import (
+    DependencyUnavailable,
+    IdempotencyKeyInFlight,
+    IdempotencyKeyReused,
+    InvalidIdempotencyKey,
+)
 from notification_service.ports import (
     DeliveryMessage,
     DeliveryQueue,
@@ -59,6 +64,13 @@ class NewNotification:
     subject: str | None = None
     metadata: dict[str, Any] | None = None
     send_at: datetime | None = None  # not before this time (past or absent: now)
+
+
+@dataclass(frozen=True)
+class BatchItem:
+    new: NewNotification
+    idempotency_key: str | None = None
+    payload: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -125,16 +137,47 @@ class NotificationService:
             replayed=replayed or bool(answer.get("replayed")),
         )
 
-    def _store_and_enqueue(
+    def accept_many(self, items: Sequence[BatchItem], correlation_id: str) -> list[Receipt | Exception]:
+        """Each item on its own: one with an Idempotency-Key goes the way of `accept`; the others are
+        stored and enqueued in batches. An item's failure is its answer, never its neighbours'."""
+        answers: dict[int, Receipt | Exception] = {}
+        fresh: list[tuple[int, Notification]] = []
+        for number, item in enumerate(items):
+            if item.idempotency_key is None:
+                fresh.append((number, self._new_record(item.new, correlation_id)))
+                continue
+            try:
+                answers[number] = self.accept(item.new, correlation_id, item.idempotency_key, item.payload)
+            except (DependencyUnavailable, IdempotencyKeyReused, IdempotencyKeyInFlight) as exc:
+                answers[number] = exc
+        not_stored = self._repository.add_many([n for _, n in fresh]) if fresh else set()
+        stored = [(number, n) for number, n in fresh if n.id not in not_stored]
+        not_queued = self._queue.enqueue_many(
+            [(DeliveryMessage(n.id, 1, correlation_id), self._first_delay(n)) for _, n in stored]
+        )
+        for number, notification in fresh:
+            if notification.id in not_stored:
+                answers[number] = DependencyUnavailable("dynamodb", "batch write not processed")
+            elif notification.id in not_queued:
+                outage = DependencyUnavailable("sqs", "batch send failed")
+                self._cancel_unqueued(notification, outage)
+                answers[number] = outage
+            else:
+                answers[number] = Receipt(
+                    notification.id, notification.status, isoformat(notification.created_at)
+                )
+        return [answers[number] for number in range(len(items))]
+
+    def _new_record(
         self,
         new: NewNotification,
         correlation_id: str,
         notification_id: str | None = None,
         bound_to: str | None = None,
-    ) -> Receipt:
+    ) -> Notification:
         now = self._now()
         due = new.send_at if new.send_at is not None and new.send_at > now else None
-        notification = Notification(
+        return Notification(
             id=notification_id or self._new_id(),
             status=Status.SCHEDULED if due else Status.PENDING,
             send_at=due,
@@ -148,6 +191,15 @@ class NotificationService:
             updated_at=now,
             request_hash=bound_to,
         )
+
+    def _store_and_enqueue(
+        self,
+        new: NewNotification,
+        correlation_id: str,
+        notification_id: str | None = None,
+        bound_to: str | None = None,
+    ) -> Receipt:
+        notification = self._new_record(new, correlation_id, notification_id, bound_to)
         try:
             self._repository.add(notification)
         except NotificationAlreadyExists:
