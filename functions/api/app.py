@@ -209,6 +209,7 @@ def _new_notification(request: NotificationRequest) -> NewNotification:
         subject=request.subject,
         metadata=request.metadata,
         send_at=request.send_at,
+        routing=request.routing,
     )
 
 

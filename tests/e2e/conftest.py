@@ -21,7 +21,7 @@ from infra.emulator import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 STARTUP_DEADLINE_SECONDS = 120
-TERMINAL = {"sent", "failed", "cancelled"}
+TERMINAL = {"sent", "partially_sent", "failed", "cancelled"}
 
 
 class Answer:

@@ -118,3 +118,19 @@ def test_a_hundred_notifications_in_one_batch_are_all_delivered(stack: RunningSt
     assert (body["accepted"], body["rejected"]) == (100, 0)
     for item in body["items"]:
         assert stack.wait_terminal(item["id"])["status"] == "sent"
+
+
+def test_routing_all_delivers_on_every_channel(email_failing_stack: RunningStack) -> None:
+    everyone = {"email": "user@example.com", "phone": "+447911123456", "telegram_chat_id": "123456789"}
+    body = {"recipient": everyone, "message": "to every channel", "routing": "all"}
+    nid = email_failing_stack.post(body).json()["id"]
+
+    record = email_failing_stack.wait_terminal(nid)
+
+    # email fails on this stack in every round; sms and telegram deliver once each
+    assert record["status"] == "partially_sent"
+    assert record["routing"] == "all"
+    assert record["status_reason"] == "not delivered on email"
+    sent = [(a["round"], a["channel"]) for a in record["attempts"] if a["outcome"] == "sent"]
+    assert sent == [(1, "sms"), (1, "telegram")]
+    assert [a["channel"] for a in record["attempts"] if a["round"] > 1] == ["email", "email"]

@@ -254,6 +254,7 @@ def test_notification_view_round_trips_the_record() -> None:
         "status": "sent",
         "status_reason": None,
         "send_at": None,
+        "routing": "fallback",
         "channel_used": "sms",
         "provider_message_id": "SM123",
         "recipient": {"email": "user@example.com", "phone": "+447911123456", "telegram_chat_id": None},

@@ -28,6 +28,7 @@ from notification_service.domain.model import (
     FailureKind,
     Notification,
     Outcome,
+    Routing,
     SendInProgress,
     Status,
 )
@@ -618,6 +619,7 @@ def to_item(n: Notification) -> dict[str, Any]:
         "attempts": [attempt_to_map(a) for a in n.attempts],
         "sweeps": n.sweeps,
         "rounds_before_retry": n.rounds_before_retry,
+        "routing": n.routing.value,
         "created_at": isoformat(n.created_at),
         "updated_at": isoformat(n.updated_at),
     }
@@ -673,6 +675,7 @@ def from_item(item: dict[str, Any]) -> Notification:
         sweeps=int(item.get("sweeps", 0)),
         sending=_sending(item.get("sending")),
         rounds_before_retry=int(item.get("rounds_before_retry", 0)),
+        routing=Routing(item.get("routing", Routing.FALLBACK.value)),
         send_at=(
             datetime.fromtimestamp(item["send_at_ms"] / 1000, tz=parse_iso(item["created_at"]).tzinfo)
             if item.get("send_at_ms") is not None

@@ -1,4 +1,6 @@
-"""The fallback rule: one round tries the channels in order and stops at the first success.
+"""The round rule. Fallback routing (the default): one round tries the channels in order and stops at
+the first success. Routing "all": one round tries every listed channel not delivered yet, each with
+its own attempts and outcome; later rounds try only the ones still missing.
 
 - A channel with no address for this recipient is recorded as `skipped`.
 - A channel that failed permanently in an earlier round is `skipped` (never tried again).
@@ -26,7 +28,7 @@ from notification_service.domain.delivery import (
     OutgoingMessage,
     SendOutcome,
 )
-from notification_service.domain.model import Attempt, Channel, Notification, Outcome
+from notification_service.domain.model import Attempt, Channel, Notification, Outcome, Routing
 from notification_service.domain.retry_policy import RetryPolicy
 
 # Sends one channel; gets the attempts this run of the round made so far (to record before sending).
@@ -46,8 +48,10 @@ async def run_round(
     recorded = {a.channel for a in notification.attempts if a.round == round_no}
     in_flight = notification.sending
     interrupted = in_flight.channel if in_flight is not None and in_flight.round == round_no else None
+    every = notification.routing is Routing.ALL
+    delivered_before = notification.delivered_channels()
     for channel in notification.channels:
-        if channel in recorded:
+        if channel in recorded or (every and channel in delivered_before):
             continue
         started = now()
         address = notification.recipient.address_for(channel)
@@ -79,6 +83,8 @@ async def run_round(
             attempts.append(
                 Attempt(round_no, channel, Outcome.UNCERTAIN, started, finished, error=outcome.reason)
             )
+            if every:
+                continue
             return attempts
         if isinstance(outcome, Delivered):
             attempts.append(
@@ -91,6 +97,8 @@ async def run_round(
                     provider_message_id=outcome.provider_message_id,
                 )
             )
+            if every:
+                continue
             return attempts
         attempts.append(
             Attempt(
@@ -125,6 +133,15 @@ class SentVerdict:
 
 
 @dataclass(frozen=True)
+class PartiallySentVerdict:
+    """Routing "all": no more rounds, and some listed channels never delivered."""
+
+    channel: Channel  # the first that delivered
+    provider_message_id: str | None
+    reason: str
+
+
+@dataclass(frozen=True)
 class RetryVerdict:
     delay_seconds: int
 
@@ -134,7 +151,7 @@ class FailedVerdict:
     reason: str
 
 
-RoundVerdict = SentVerdict | RetryVerdict | FailedVerdict
+RoundVerdict = SentVerdict | PartiallySentVerdict | RetryVerdict | FailedVerdict
 
 
 def verdict(
@@ -143,19 +160,52 @@ def verdict(
     """Decide what follows a round, given the notification as it was claimed (with what an earlier
     run of this round recorded) and the attempts this run made."""
     round_attempts = [a for a in notification.attempts if a.round == round_no] + list(new_attempts)
+    after = notification.with_changes(attempts=notification.attempts + tuple(new_attempts))
+    if notification.routing is Routing.ALL:
+        return _verdict_all(after, round_no, round_attempts, policy)
     for attempt in round_attempts:
         if attempt.outcome in (Outcome.SENT, Outcome.UNCERTAIN):
             return SentVerdict(attempt.channel, attempt.provider_message_id)
-    after = notification.with_changes(attempts=notification.attempts + tuple(new_attempts))
-    still_possible = [
+    if not _still_possible(after):
+        return FailedVerdict("no channel can deliver to this recipient")
+    return _retry_or(
+        FailedVerdict(f"all channels failed in {round_no} rounds"), after, round_no, round_attempts, policy
+    )
+
+
+def _verdict_all(
+    after: Notification, round_no: int, round_attempts: list[Attempt], policy: RetryPolicy
+) -> RoundVerdict:
+    delivered = [a for a in after.attempts if a.outcome in (Outcome.SENT, Outcome.UNCERTAIN)]
+    missing = [c for c in after.channels if c not in after.delivered_channels()]
+    if not missing:
+        return SentVerdict(delivered[0].channel, delivered[0].provider_message_id)
+    possible = [c for c in _still_possible(after) if c in missing]
+    names = ", ".join(c.value for c in missing)
+    if delivered:
+        end: RoundVerdict = PartiallySentVerdict(
+            delivered[0].channel, delivered[0].provider_message_id, f"not delivered on {names}"
+        )
+    else:
+        end = FailedVerdict(f"no channel delivered in {round_no} rounds")
+    if not possible:
+        return end
+    return _retry_or(end, after, round_no, round_attempts, policy)
+
+
+def _still_possible(after: Notification) -> list[Channel]:
+    return [
         c
         for c in after.channels
         if after.recipient.address_for(c) is not None and c not in after.permanently_failed_channels()
     ]
-    if not still_possible:
-        return FailedVerdict("no channel can deliver to this recipient")
-    delay = policy.next_delay(round_no - notification.rounds_before_retry)
+
+
+def _retry_or(
+    end: RoundVerdict, after: Notification, round_no: int, round_attempts: list[Attempt], policy: RetryPolicy
+) -> RoundVerdict:
+    delay = policy.next_delay(round_no - after.rounds_before_retry)
     if delay is None:
-        return FailedVerdict(f"all channels failed in {round_no} rounds")
+        return end
     asked = max((a.retry_after_seconds or 0 for a in round_attempts), default=0)
     return RetryVerdict(min(max(delay, asked), policy.max_delay_seconds))

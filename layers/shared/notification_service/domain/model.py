@@ -24,6 +24,7 @@ class Status(StrEnum):
     PENDING = "pending"
     PROCESSING = "processing"
     SENT = "sent"
+    PARTIALLY_SENT = "partially_sent"  # routing "all": some listed channels delivered, not all
     RETRYING = "retrying"
     FAILED = "failed"
     CANCELLED = "cancelled"
@@ -33,7 +34,14 @@ class Status(StrEnum):
         return self in TERMINAL_STATUSES
 
 
-TERMINAL_STATUSES = frozenset({Status.SENT, Status.FAILED, Status.CANCELLED})
+TERMINAL_STATUSES = frozenset({Status.SENT, Status.PARTIALLY_SENT, Status.FAILED, Status.CANCELLED})
+
+
+class Routing(StrEnum):
+    FALLBACK = "fallback"  # the channels in order, the first success ends it
+    ALL = "all"  # every listed channel, each with its own attempts and outcome
+
+
 CLAIMABLE_STATUSES = frozenset({Status.PENDING, Status.RETRYING, Status.SCHEDULED})  # scheduled: once due
 
 
@@ -102,6 +110,7 @@ class Notification:
     # Rounds before the last manual retry: a retried notification gets MAX_RETRY_ATTEMPTS fresh rounds.
     rounds_before_retry: int = 0
     send_at: datetime | None = None  # scheduled: not delivered before this time
+    routing: Routing = Routing.FALLBACK
 
     def permanently_failed_channels(self) -> frozenset[Channel]:
         """Channels that said "this will never work" in an earlier round (since the last manual retry):
@@ -111,6 +120,10 @@ class Notification:
             for a in self.attempts
             if a.failure_kind is FailureKind.PERMANENT and a.round > self.rounds_before_retry
         )
+
+    def delivered_channels(self) -> frozenset[Channel]:
+        """Channels that delivered (or may have: uncertain) in any round: never sent again."""
+        return frozenset(a.channel for a in self.attempts if a.outcome in (Outcome.SENT, Outcome.UNCERTAIN))
 
     def with_changes(self, **changes: Any) -> Notification:
         return replace(self, **changes)

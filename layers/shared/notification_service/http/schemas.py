@@ -20,7 +20,14 @@ from pydantic import (
 
 from notification_service.clock import isoformat, utc_now
 from notification_service.domain.channel_limits import MAX_LENGTH, fits
-from notification_service.domain.model import DEFAULT_CHANNELS, Attempt, Channel, Notification, Status
+from notification_service.domain.model import (
+    DEFAULT_CHANNELS,
+    Attempt,
+    Channel,
+    Notification,
+    Routing,
+    Status,
+)
 from notification_service.domain.recipient import (
     InvalidAddress,
     Recipient,
@@ -119,6 +126,11 @@ class NotificationRequest(BaseModel):
     subject: str | None = Field(default=None, max_length=MAX_SUBJECT_LENGTH, description="Email subject")
     metadata: dict[str, Any] | None = Field(
         default=None, description=f"Echoed back; at most {MAX_METADATA_BYTES} bytes as JSON"
+    )
+    routing: Routing = Field(
+        default=Routing.FALLBACK,
+        description="`fallback`: the channels in order, the first success ends it (`sent`). `all`: every "
+        "channel, each with its own attempts; `sent` when all delivered, `partially_sent` when some did.",
     )
     send_at: AwareDatetime | None = Field(
         default=None,
@@ -276,6 +288,7 @@ class NotificationView(BaseModel):
     rounds: int = Field(description="Rounds started so far")
     attempts: list[AttemptView]
     correlation_id: str
+    routing: Routing = Routing.FALLBACK
     send_at: str | None = None
     next_attempt_at: str | None = None
     created_at: str
@@ -301,6 +314,7 @@ class NotificationView(BaseModel):
             attempts=[AttemptView.of(a) for a in n.attempts],
             correlation_id=n.correlation_id,
             send_at=_iso(n.send_at),
+            routing=n.routing,
             next_attempt_at=_iso(n.next_attempt_at),
             created_at=isoformat(n.created_at),
             updated_at=isoformat(n.updated_at),

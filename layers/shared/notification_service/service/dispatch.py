@@ -32,6 +32,7 @@ from notification_service.domain.delivery import (
 )
 from notification_service.domain.fallback import (
     FailedVerdict,
+    PartiallySentVerdict,
     RetryVerdict,
     SentVerdict,
     run_round,
@@ -61,6 +62,7 @@ BLOCKING_THREADS = 32  # a batch of 10, several adapter calls each
 
 class DispatchOutcome(StrEnum):
     SENT = "sent"
+    PARTIALLY_SENT = "partially_sent"
     RETRYING = "retrying"
     FAILED = "failed"
     DROPPED = "dropped"  # duplicate, stale or already finished: nothing to do
@@ -259,6 +261,11 @@ class DispatchService:
             case SentVerdict(channel=channel, provider_message_id=provider_id):
                 result = RoundResult(Status.SENT, run.unwritten(attempts), channel, provider_id)
                 outcome = DispatchOutcome.SENT
+            case PartiallySentVerdict(channel=channel, provider_message_id=provider_id, reason=reason):
+                result = RoundResult(
+                    Status.PARTIALLY_SENT, run.unwritten(attempts), channel, provider_id, reason=reason
+                )
+                outcome = DispatchOutcome.PARTIALLY_SENT
             case RetryVerdict(delay_seconds=delay):
                 result = RoundResult(
                     Status.RETRYING,

@@ -21,7 +21,7 @@ from aws_lambda_powertools import Logger
 
 from notification_service.clock import isoformat
 from notification_service.domain.lifecycle import CANCELLED_BY_CLIENT
-from notification_service.domain.model import Channel, Notification, Status
+from notification_service.domain.model import Channel, Notification, Routing, Status
 from notification_service.domain.recipient import Recipient
 from notification_service.domain.schedule import SQS_MAX_DELAY_SECONDS, hop_delay
 from notification_service.errors import (
@@ -64,6 +64,7 @@ class NewNotification:
     subject: str | None = None
     metadata: dict[str, Any] | None = None
     send_at: datetime | None = None  # not before this time (past or absent: now)
+    routing: Routing = Routing.FALLBACK
 
 
 @dataclass(frozen=True)
@@ -181,6 +182,7 @@ class NotificationService:
             id=notification_id or self._new_id(),
             status=Status.SCHEDULED if due else Status.PENDING,
             send_at=due,
+            routing=new.routing,
             recipient=new.recipient,
             message=new.message,
             channels=new.channels,
