@@ -1,5 +1,5 @@
-"""`notifyctl list | cancel | retry`: the service's lifecycle routes from the command line, over HTTP
-(the local stack by default, or any deployment with --api-url)."""
+"""A small HTTP client of the service's API for `notifyctl` (the local stack by default, or any
+deployment with --api-url)."""
 
 from __future__ import annotations
 
@@ -19,13 +19,22 @@ class ApiError(RuntimeError):
         self.body = body
 
 
-def call(api_url: str, method: str, path: str, query: dict[str, str] | None = None) -> dict[str, Any]:
+def call(
+    api_url: str,
+    method: str,
+    path: str,
+    query: dict[str, str] | None = None,
+    body: Any = None,
+    headers: dict[str, str] | None = None,
+) -> dict[str, Any]:
     if not api_url.startswith(("http://", "https://")):
         raise ApiError(0, {"message": f"--api-url must be an http(s) URL, not {api_url!r}"})
     url = api_url.rstrip("/") + path
     if query:
         url += "?" + urllib.parse.urlencode(query)
-    request = urllib.request.Request(url, method=method, data=b"" if method == "POST" else None)  # noqa: S310
+    data = json.dumps(body).encode() if body is not None else (b"" if method in {"POST", "PUT"} else None)
+    all_headers = {"Content-Type": "application/json", **(headers or {})}
+    request = urllib.request.Request(url, method=method, data=data, headers=all_headers)  # noqa: S310
     try:
         with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - http(s) checked above
             answer: dict[str, Any] = json.loads(response.read() or b"{}")

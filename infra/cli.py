@@ -13,14 +13,12 @@ import sys
 import threading
 from pathlib import Path
 from types import FrameType
-from typing import Any
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 from dotenv import load_dotenv
-from notification_service.domain.model import Channel, Status
 
-from infra import api_client, dead_letters
+from infra import client_commands, dead_letters
 from infra.emulator import start_emulator
 from infra.local_stack import LocalStack, LocalStackConfig
 from infra.sinks import DEFAULT_INBOX, read_inbox
@@ -98,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     dlq.add_argument("--aws", action="store_true", help="a deployed stack on AWS (ignores --endpoint-url)")
     dlq.add_argument("--json", action="store_true", help="one JSON object per line")
 
-    _lifecycle_commands(commands)
+    client_commands.add(commands)
 
     emulator = commands.add_parser("emulator", help="run only the AWS API emulator (moto), in the foreground")
     emulator.add_argument("--host", default="127.0.0.1")
@@ -127,25 +125,9 @@ def main(argv: list[str] | None = None) -> int:
         return list_sinks(args.inbox, args.channel, as_json=args.json)
     if args.command == "dlq":
         return run_dlq(args)
-    if args.command in {"list", "cancel", "retry"}:
-        return run_lifecycle(args)
+    if args.command in client_commands.COMMANDS:
+        return client_commands.run(args)
     return run_emulator(args.host, args.port)
-
-
-def _lifecycle_commands(commands: Any) -> None:
-    listing = commands.add_parser("list", help="list notifications, newest first (GET /api/v1/notifications)")
-    listing.add_argument("--status", choices=[s.value for s in Status])
-    listing.add_argument("--channel", choices=[c.value for c in Channel])
-    listing.add_argument("--limit", type=int, default=50)
-    chosen = [listing]
-    for action in ("cancel", "retry"):
-        one = commands.add_parser(action, help=f"{action} a notification (POST .../{{id}}/{action})")
-        one.add_argument("notification_id")
-        chosen.append(one)
-    api_url = os.environ.get("NOTIFYCTL_API_URL", api_client.DEFAULT_API_URL)
-    for sub in chosen:
-        sub.add_argument("--api-url", default=api_url, help=f"default NOTIFYCTL_API_URL or {api_url}")
-        sub.add_argument("--json", action="store_true", help="the API's JSON")
 
 
 def _wait_for_signal() -> None:
@@ -224,24 +206,6 @@ def list_sinks(inbox: Path, channel: str | None, *, as_json: bool) -> int:
         print(f"{item['received_at']}  {item['channel']:<8} to={to}{title}  {item['body'][:60]!r}")
     if not items and not as_json:
         print(f"nothing received yet ({inbox})")
-    return 0
-
-
-def run_lifecycle(args: argparse.Namespace) -> int:
-    try:
-        if args.command == "list":
-            shown = api_client.list_all(args.api_url, args.status, args.channel, args.limit)
-        else:
-            path = f"/api/v1/notifications/{args.notification_id}/{args.command}"
-            shown = [api_client.call(args.api_url, "POST", path)]
-    except api_client.ApiError as exc:
-        print(f"notifyctl {args.command}: {exc}", file=sys.stderr)
-        return 1
-    except OSError as exc:
-        print(f"notifyctl {args.command}: cannot reach {args.api_url}: {exc}", file=sys.stderr)
-        return 1
-    for notification in shown:
-        print(json.dumps(notification) if args.json else api_client.line(notification))
     return 0
 
 

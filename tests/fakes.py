@@ -27,6 +27,7 @@ from notification_service.domain.model import (
     Status,
 )
 from notification_service.domain.sweep import SweepCandidate, due_at
+from notification_service.domain.template import Template, TemplateNotFound, TemplatePart
 from notification_service.errors import (
     DependencyUnavailable,
     IdempotencyKeyInFlight,
@@ -393,6 +394,35 @@ class FakeLedger:
             raise DependencyUnavailable("redis", "fake outage")
 
 
+class FakeTemplateStore:
+    def __init__(self) -> None:
+        self.templates: dict[str, Template] = {}
+
+    def put(self, name: str, parts: dict[Channel, TemplatePart], now: datetime) -> Template:
+        before = self.templates.get(name)
+        stored = Template(
+            name,
+            dict(parts),
+            (before.version if before else 0) + 1,
+            before.created_at if before else now,
+            now,
+        )
+        self.templates[name] = stored
+        return stored
+
+    def get(self, name: str) -> Template:
+        if name not in self.templates:
+            raise TemplateNotFound(name)
+        return self.templates[name]
+
+    def delete(self, name: str) -> None:
+        if self.templates.pop(name, None) is None:
+            raise TemplateNotFound(name)
+
+    def list(self) -> list[Template]:
+        return [self.templates[name] for name in sorted(self.templates)]
+
+
 class ApiFakes:
     """What stands behind ApiFunction in its unit tests (installed by the `api_fakes` fixture)."""
 
@@ -400,5 +430,6 @@ class ApiFakes:
         self.repository = FakeRepository()
         self.queue = FakeQueue()
         self.idempotency = FakeIdempotency()
+        self.templates = FakeTemplateStore()
         self.clock = FakeClock()
         self.settings = Settings(table_name="t", queue_url="q", max_body_bytes=2048)

@@ -21,6 +21,7 @@ from notification_service.correlation import HEADER as CORRELATION_HEADER
 from notification_service.correlation import correlation_id_from
 from notification_service.domain.lifecycle import TransitionRefused
 from notification_service.domain.model import Channel, Status
+from notification_service.domain.template import TemplateNotFound, TemplateProblem
 from notification_service.errors import (
     DependencyUnavailable,
     IdempotencyKeyInFlight,
@@ -32,6 +33,7 @@ from notification_service.errors import (
 from notification_service.http.errors import field_errors, validation_error
 from notification_service.http.schemas import (
     MAX_BATCH,
+    TEMPLATE_NAME_PATTERN,
     AcceptedNotification,
     BatchItemRequest,
     BatchItemResult,
@@ -43,11 +45,15 @@ from notification_service.http.schemas import (
     NotificationPage,
     NotificationRequest,
     NotificationView,
+    TemplateList,
+    TemplateRequest,
+    TemplateView,
 )
 from notification_service.lazy import Lazy
 from notification_service.ports import ListQuery
 from notification_service.service.notifications import BatchItem, NewNotification
 from notification_service.service.readiness import check_dependencies
+from notification_service.service.templates import TemplateService
 from pydantic import ValidationError
 
 try:
@@ -183,7 +189,13 @@ def create_batch(request: BatchRequest) -> Response[BatchResponse]:
             )
             continue
         payload = item.model_dump(mode="json", exclude={"idempotency_key"})
-        valid.append((number, BatchItem(_new_notification(item), item.idempotency_key, payload)))
+        try:
+            new = _new_notification(item)
+        except TemplateProblem as exc:
+            details = [FieldError(field=exc.field, reason=exc.reason)]
+            results[number] = BatchItemResult(index=number, error=validation_error(details))
+            continue
+        valid.append((number, BatchItem(new, item.idempotency_key, payload)))
     answers = dependencies.get().notifications.accept_many(
         [item for _, item in valid], correlation_id=app.context["correlation_id"]
     )
@@ -202,14 +214,28 @@ def create_batch(request: BatchRequest) -> Response[BatchResponse]:
 
 
 def _new_notification(request: NotificationRequest) -> NewNotification:
+    """The request as the use case takes it; a template is rendered here, so that a missing variable
+    is a 422 now rather than a failure at dispatch time (raises TemplateProblem)."""
+    channels = tuple(request.channels)
+    rendered = None
+    message, subject = request.message or "", request.subject
+    if request.template is not None:
+        templates = dependencies.get().templates
+        if templates is None:
+            raise TemplateProblem("template", "templates are not available")
+        rendered = templates.render(request.template, channels, request.variables)
+        first = next(rendered.contents[c] for c in channels if c in rendered.contents)
+        email = rendered.contents.get(Channel.EMAIL)
+        message, subject = first.text, (email.subject if email else subject)
     return NewNotification(
         recipient=request.recipient.to_domain(),
-        message=request.message,
-        channels=tuple(request.channels),
-        subject=request.subject,
+        message=message,
+        channels=channels,
+        subject=subject,
         metadata=request.metadata,
         send_at=request.send_at,
         routing=request.routing,
+        rendered=rendered,
     )
 
 
@@ -311,6 +337,67 @@ def retry_notification(notification_id: Annotated[str, Path(max_length=64)]) -> 
     return Response(HTTPStatus.ACCEPTED, content_types.APPLICATION_JSON, NotificationView.of(retried))
 
 
+TEMPLATE_RESPONSES: dict[int, Any] = {
+    404: {"description": "Unknown template", "content": {"application/json": {"model": ErrorBody}}},
+    422: {"description": "Invalid name or part", "content": {"application/json": {"model": ErrorBody}}},
+}
+TemplateName = Annotated[str, Path(pattern=TEMPLATE_NAME_PATTERN, description="1-64 of A-Z a-z 0-9 _ . -")]
+
+
+def _templates() -> TemplateService:
+    templates = dependencies.get().templates
+    if templates is None:
+        raise DependencyUnavailable("templates", "not configured")
+    return templates
+
+
+@app.put(
+    "/api/v1/templates/<name>",
+    summary="Create or replace a template (its version goes up by one)",
+    tags=["templates"],
+    responses={200: {"description": "Stored", "content": {"application/json": {"model": TemplateView}}}}
+    | TEMPLATE_RESPONSES,
+)
+def put_template(name: TemplateName, template: TemplateRequest) -> TemplateView:
+    stored = _templates().put(name, template.parts())
+    logger.info("template stored", extra={"template": name, "version": stored.version})
+    return TemplateView.of(stored)
+
+
+@app.get(
+    "/api/v1/templates/<name>",
+    summary="A template",
+    tags=["templates"],
+    responses={200: {"description": "Found", "content": {"application/json": {"model": TemplateView}}}}
+    | TEMPLATE_RESPONSES,
+)
+def get_template(name: TemplateName) -> TemplateView:
+    return TemplateView.of(_templates().get(name))
+
+
+@app.delete(
+    "/api/v1/templates/<name>",
+    summary="Delete a template (notifications made from it keep their rendered content)",
+    tags=["templates"],
+    responses={204: {"description": "Deleted"}} | TEMPLATE_RESPONSES,
+)
+def delete_template(name: TemplateName) -> Response[str]:
+    _templates().delete(name)
+    return Response(HTTPStatus.NO_CONTENT, content_types.APPLICATION_JSON, "")
+
+
+@app.get(
+    "/api/v1/templates",
+    summary="Every template, by name",
+    tags=["templates"],
+    responses={
+        200: {"description": "The templates", "content": {"application/json": {"model": TemplateList}}}
+    },
+)
+def list_templates() -> TemplateList:
+    return TemplateList(items=[TemplateView.of(t) for t in _templates().list()])
+
+
 @app.get("/health", summary="Liveness", tags=["operations"])
 def health() -> HealthBody:
     return HealthBody(status="ok")
@@ -390,6 +477,17 @@ def not_found(exc: NotificationNotFound) -> Response[Any]:
 @on_error(TransitionRefused)
 def transition_refused(exc: TransitionRefused) -> Response[Any]:
     return _error(409, f"cannot_{exc.action}", str(exc))
+
+
+@on_error(TemplateNotFound)
+def template_not_found(exc: TemplateNotFound) -> Response[Any]:
+    return _error(404, "not_found", str(exc))
+
+
+@on_error(TemplateProblem)
+def template_problem(exc: TemplateProblem) -> Response[Any]:
+    body = validation_error([FieldError(field=exc.field, reason=exc.reason)])
+    return Response(422, content_types.APPLICATION_JSON, body.model_dump_json())
 
 
 @on_error(InvalidCursor)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -134,3 +136,62 @@ def test_routing_all_delivers_on_every_channel(email_failing_stack: RunningStack
     sent = [(a["round"], a["channel"]) for a in record["attempts"] if a["outcome"] == "sent"]
     assert sent == [(1, "sms"), (1, "telegram")]
     assert [a["channel"] for a in record["attempts"] if a["round"] > 1] == ["email", "email"]
+
+
+def test_a_template_renders_each_channel_and_a_missing_variable_is_named(stack: RunningStack) -> None:
+    template = {
+        "email": {"subject": "Order {{ order_id }}", "text": "Hi {{ name }}, order {{ order_id }} shipped."},
+        "sms": {"text": "Order {{ order_id }} shipped"},
+    }
+    assert stack.request("PUT", "/api/v1/templates/e2e-shipped", template).json()["version"] >= 1
+    recipient = {"email": "ann@example.com", "phone": "+447911123456"}
+
+    missing = stack.post({"recipient": recipient, "template": "e2e-shipped", "variables": {"order_id": 7}})
+    accepted = stack.post(
+        {"recipient": recipient, "template": "e2e-shipped", "variables": {"order_id": 7, "name": "Ann"}}
+    )
+
+    assert missing.status == 422
+    assert missing.json()["details"] == [
+        {"field": "variables.name", "reason": "missing (the template uses it)"}
+    ]
+    record = stack.wait_terminal(accepted.json()["id"])
+    assert (record["status"], record["channel_used"], record["template"]) == ("sent", "email", "e2e-shipped")
+    assert record["contents"]["email"]["text"] == "Hi Ann, order 7 shipped."
+    assert record["contents"]["email"]["subject"] == "Order 7"
+
+
+def test_notifyctl_sends_from_a_template_and_in_a_batch(
+    stack: RunningStack, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    template_file = tmp_path / "welcome.json"
+    template_file.write_text(json.dumps({"sms": {"text": "Welcome {{ name }}"}}))
+    batch_file = tmp_path / "batch.json"
+    batch_file.write_text(json.dumps([{"recipient": "+447911123456", "message": "one"}, {"recipient": "x"}]))
+
+    code, out, _ = notifyctl(stack, capsys, "templates", "put", "e2e-welcome", "--file", str(template_file))
+    assert code == 0 and "e2e-welcome" in out
+    code, out, _ = notifyctl(stack, capsys, "templates", "list")
+    assert "e2e-welcome" in out
+    code, out, _ = notifyctl(
+        stack,
+        capsys,
+        "send",
+        "--to",
+        "+447911123456",
+        "--template",
+        "e2e-welcome",
+        "--var",
+        "name=Ann",
+        "--json",
+    )
+    assert code == 0
+    sent = stack.wait_terminal(json.loads(out)["id"])
+    assert sent["contents"]["sms"]["text"] == "Welcome Ann"
+    code, out, _ = notifyctl(stack, capsys, "send", "--batch", str(batch_file))
+    assert code == 0
+    assert "#0" in out and "#1  rejected" in out
+    code, _, err = notifyctl(stack, capsys, "send", "--to", "a@example.com", "--template", "e2e-welcome")
+    assert code == 1 and "variables.name" in err
+    code, _, _ = notifyctl(stack, capsys, "templates", "delete", "e2e-welcome")
+    assert code == 0

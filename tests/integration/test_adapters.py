@@ -12,20 +12,24 @@ import boto3
 import pytest
 from notification_service.adapters.aws import dynamodb_client, sqs_client
 from notification_service.adapters.dynamodb_repository import DynamoDbNotificationRepository
+from notification_service.adapters.dynamodb_templates import DynamoDbTemplateStore
 from notification_service.adapters.redis_idempotency import RedisIdempotency, redis_client
 from notification_service.adapters.sqs_queue import SqsDeliveryQueue
 from notification_service.domain.lifecycle import TransitionRefused
 from notification_service.domain.model import (
     Attempt,
     Channel,
+    Content,
     FailureKind,
     Notification,
     Outcome,
+    Routing,
     SendInProgress,
     Status,
 )
 from notification_service.domain.recipient import Recipient
 from notification_service.domain.sweep import SweepCandidate
+from notification_service.domain.template import TemplateNotFound, TemplatePart
 from notification_service.errors import (
     DependencyUnavailable,
     IdempotencyKeyInFlight,
@@ -496,3 +500,32 @@ def test_batch_calls_against_missing_resources_answer_every_id_as_failed(emulato
     assert missing_queue.enqueue_many([(DeliveryMessage(n.id, 1, "c"), 0) for n in made]) == {
         n.id for n in made
     }
+
+
+def test_templates_are_stored_versioned_listed_and_deleted_in_the_table(settings: Settings) -> None:
+    store = DynamoDbTemplateStore(dynamodb_client(settings.aws_endpoint_url), settings.table_name)
+    parts = {
+        Channel.EMAIL: TemplatePart("Hi {{ n }}", "S {{ n }}", "<b>{{ n }}</b>"),
+        Channel.SMS: TemplatePart("x"),
+    }
+
+    first = store.put("welcome", parts, T0)
+    second = store.put("welcome", {Channel.SMS: TemplatePart("y")}, T0 + timedelta(hours=1))
+    store.put("another", {Channel.TELEGRAM: TemplatePart("z")}, T0)
+
+    assert (first.version, first.parts) == (1, parts)
+    assert (second.version, second.created_at, second.updated_at) == (2, T0, T0 + timedelta(hours=1))
+    assert store.get("welcome").parts == {Channel.SMS: TemplatePart("y")}
+    assert [t.name for t in store.list()] == ["another", "welcome"]
+    store.delete("welcome")
+    with pytest.raises(TemplateNotFound):
+        store.get("welcome")
+    with pytest.raises(TemplateNotFound):
+        store.delete("welcome")
+
+
+def test_a_notification_keeps_its_rendered_contents(repository: DynamoDbNotificationRepository) -> None:
+    contents = {Channel.EMAIL: Content("t", "s", "<p>h</p>"), Channel.SMS: Content("short")}
+    made = notification(contents=contents, template="welcome", template_version=4, routing=Routing.ALL)
+    repository.add(made)
+    assert repository.get(made.id) == made

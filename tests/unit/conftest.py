@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 from notification_service.bootstrap import ApiDependencies
 from notification_service.service.notifications import NotificationService
+from notification_service.service.templates import TemplateService
 
 from tests.fakes import ApiFakes
 from tests.handlers import load_function_module
@@ -23,6 +24,7 @@ def api_fakes() -> Iterator[ApiFakes]:
             notifications=NotificationService(f.repository, f.queue, f.idempotency, f.clock),
             idempotency=f.idempotency,
             health_checks={"dynamodb": f.repository, "sqs": f.queue, "redis": f.idempotency},
+            templates=TemplateService(f.templates, f.clock),
         )
     )
     yield f

@@ -222,7 +222,7 @@ def test_message_that_fits_one_requested_channel_is_accepted() -> None:
     accepted = NotificationRequest.model_validate(request(message="x" * 2_000, channels=["sms", "email"]))
 
     assert accepted.channels == [Channel.SMS, Channel.EMAIL]
-    assert len(accepted.message) == 2_000
+    assert accepted.message is not None and len(accepted.message) == 2_000
 
 
 def nested(levels: int) -> dict[str, Any]:
@@ -576,6 +576,19 @@ def test_telegram_reason_quotes_the_description_and_401_hides_it() -> None:
 
 def smtp() -> SmtpEmailProvider:
     return SmtpEmailProvider("smtp.example.com", 587, "noreply@example.com")
+
+
+def test_an_html_part_makes_a_multipart_alternative() -> None:
+    message = OutgoingMessage(
+        "n-1", Channel.EMAIL, "user@example.com", "plain", "Hi", "corr-1", html="<p>rich</p>"
+    )
+
+    mail = smtp().build(message)
+
+    assert mail.get_content_type() == "multipart/alternative"
+    plain, html = mail.iter_parts()
+    assert (plain.get_content_type(), plain.get_content().strip()) == ("text/plain", "plain")
+    assert (html.get_content_type(), html.get_content().strip()) == ("text/html", "<p>rich</p>")
 
 
 def test_built_email_has_the_headers_and_a_utf8_body() -> None:

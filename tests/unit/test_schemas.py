@@ -255,6 +255,9 @@ def test_notification_view_round_trips_the_record() -> None:
         "status_reason": None,
         "send_at": None,
         "routing": "fallback",
+        "template": None,
+        "template_version": None,
+        "contents": None,
         "channel_used": "sms",
         "provider_message_id": "SM123",
         "recipient": {"email": "user@example.com", "phone": "+447911123456", "telegram_chat_id": None},
@@ -339,7 +342,7 @@ def test_field_errors_missing_field() -> None:
     data = body()
     del data["message"]
 
-    assert fields_of(data) == [FieldError(field="message", reason="field required")]
+    assert fields_of(data) == [FieldError(field="message", reason="field required (or give `template`)")]
 
 
 def test_field_errors_extra_field() -> None:

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 from notification_service.adapters.aws import dynamodb_client, sqs_client
 from notification_service.adapters.dynamodb_repository import DynamoDbNotificationRepository
+from notification_service.adapters.dynamodb_templates import DynamoDbTemplateStore
 from notification_service.adapters.redis_delivery_ledger import RedisDeliveryLedger
 from notification_service.adapters.redis_idempotency import RedisIdempotency, redis_client
 from notification_service.adapters.redis_provider_health import RedisProviderHealth
@@ -30,11 +31,13 @@ from notification_service.ports import (
     Provider,
     ProviderHealth,
     StuckRecords,
+    TemplateStore,
 )
 from notification_service.providers.registry import build_providers
 from notification_service.service.dispatch import DispatchService
 from notification_service.service.notifications import NotificationService
 from notification_service.service.sweeper import Sweeper
+from notification_service.service.templates import TemplateService
 from notification_service.settings import Settings, load_settings
 
 
@@ -45,6 +48,7 @@ class ApiDependencies:
     idempotency: IdempotencyGuard
     health_checks: Mapping[str, HealthCheck]
     provider_health: ProviderHealth | None = None
+    templates: TemplateService | None = None
 
 
 def _repository(settings: Settings) -> DynamoDbNotificationRepository:
@@ -67,6 +71,7 @@ def build_api(
     queue: DeliveryQueue | None = None,
     idempotency: IdempotencyGuard | None = None,
     provider_health: ProviderHealth | None = None,
+    templates: TemplateStore | None = None,
     now: Callable[[], datetime] = utc_now,
 ) -> ApiDependencies:
     settings = settings or load_settings()
@@ -89,6 +94,11 @@ def build_api(
         idempotency=idempotency,
         health_checks={"dynamodb": repository, "sqs": queue, "redis": idempotency},
         provider_health=provider_health or RedisProviderHealth(cache),
+        templates=TemplateService(
+            templates
+            or DynamoDbTemplateStore(dynamodb_client(settings.aws_endpoint_url), settings.table_name),
+            now,
+        ),
     )
 
 

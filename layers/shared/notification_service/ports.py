@@ -10,6 +10,7 @@ from typing import Any, Protocol
 from notification_service.domain.delivery import Commit, OutgoingMessage, ProviderAnswer, no_commit
 from notification_service.domain.model import Attempt, Channel, Notification, Status
 from notification_service.domain.sweep import SweepCandidate
+from notification_service.domain.template import Template, TemplatePart
 
 
 @dataclass(frozen=True)
@@ -225,3 +226,21 @@ class IdempotencyGuard(Protocol):
         ...
 
     def check(self) -> None: ...
+
+
+class TemplateStore(Protocol):
+    def put(self, name: str, parts: dict[Channel, TemplatePart], now: datetime) -> Template:
+        """Create or replace; the version goes up by one."""
+        ...
+
+    def get(self, name: str) -> Template:
+        """Raises TemplateNotFound."""
+        ...
+
+    def delete(self, name: str) -> None:
+        """Raises TemplateNotFound."""
+        ...
+
+    def list(self) -> list[Template]:
+        """By name."""
+        ...

@@ -14,17 +14,20 @@ import json
 import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any, cast
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
+from notification_service.adapters.dynamodb_values import av as _av
+from notification_service.adapters.dynamodb_values import error_code as _code
+from notification_service.adapters.dynamodb_values import plain as _plain
+from notification_service.adapters.dynamodb_values import unavailable as _unavailable
 from notification_service.clock import isoformat, parse_iso
 from notification_service.domain.lifecycle import CANCELLABLE, RETRYABLE, TransitionRefused
 from notification_service.domain.model import (
     Attempt,
     Channel,
+    Content,
     FailureKind,
     Notification,
     Outcome,
@@ -34,7 +37,7 @@ from notification_service.domain.model import (
 )
 from notification_service.domain.recipient import Recipient
 from notification_service.domain.sweep import SweepCandidate, due_at
-from notification_service.errors import DependencyUnavailable, InvalidCursor, NotificationNotFound
+from notification_service.errors import InvalidCursor, NotificationNotFound
 from notification_service.ports import (
     ClaimRejected,
     LeaseLost,
@@ -47,8 +50,6 @@ from notification_service.ports import (
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-_serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
 ITEM_TYPE = "notification"
 SWEEP_INDEX = "SweepIndex"
 LIST_INDEX = "ListIndex"
@@ -67,21 +68,6 @@ def _list_sk(n: Notification) -> str:
 
 def _key(notification_id: str) -> dict[str, Any]:
     return {"pk": {"S": f"NOTIFICATION#{notification_id}"}, "sk": {"S": "NOTIFICATION"}}
-
-
-def _av(value: Any) -> Any:
-    return _serializer.serialize(_decimals(value))
-
-
-def _decimals(value: Any) -> Any:
-    """DynamoDB numbers are Decimals; JSON metadata may carry floats."""
-    if isinstance(value, float):
-        return Decimal(str(value))
-    if isinstance(value, list):
-        return [_decimals(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _decimals(v) for k, v in value.items()}
-    return value
 
 
 class DynamoDbNotificationRepository:
@@ -533,32 +519,8 @@ def _decode_cursor(cursor: str, index: str) -> dict[str, Any]:
     return cast(dict[str, Any], key)
 
 
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
-def _unavailable(exc: Exception) -> DependencyUnavailable:
-    if isinstance(exc, ClientError):
-        return DependencyUnavailable("dynamodb", _code(exc) or "error")
-    return DependencyUnavailable("dynamodb", type(exc).__name__)
-
-
 def _ms(value: datetime) -> int:
     return int(value.timestamp() * 1000)
-
-
-def _plain(item: dict[str, Any]) -> dict[str, Any]:
-    return {k: _undecimal(_deserializer.deserialize(v)) for k, v in item.items()}
-
-
-def _undecimal(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, list):
-        return [_undecimal(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _undecimal(v) for k, v in value.items()}
-    return value
 
 
 # -- mapping between the domain and items ---------------------------------------------------------
@@ -620,6 +582,11 @@ def to_item(n: Notification) -> dict[str, Any]:
         "sweeps": n.sweeps,
         "rounds_before_retry": n.rounds_before_retry,
         "routing": n.routing.value,
+        "contents": (
+            {c.value: _content_map(content) for c, content in n.contents.items()} if n.contents else None
+        ),
+        "template": n.template,
+        "template_version": n.template_version,
         "created_at": isoformat(n.created_at),
         "updated_at": isoformat(n.updated_at),
     }
@@ -676,12 +643,31 @@ def from_item(item: dict[str, Any]) -> Notification:
         sending=_sending(item.get("sending")),
         rounds_before_retry=int(item.get("rounds_before_retry", 0)),
         routing=Routing(item.get("routing", Routing.FALLBACK.value)),
+        contents=(
+            {Channel(c): _content(data) for c, data in item["contents"].items()}
+            if item.get("contents")
+            else None
+        ),
+        template=item.get("template"),
+        template_version=item.get("template_version"),
         send_at=(
             datetime.fromtimestamp(item["send_at_ms"] / 1000, tz=parse_iso(item["created_at"]).tzinfo)
             if item.get("send_at_ms") is not None
             else None
         ),
     )
+
+
+def _content_map(content: Content) -> dict[str, Any]:
+    return {
+        k: v
+        for k, v in {"text": content.text, "subject": content.subject, "html": content.html}.items()
+        if v is not None
+    }
+
+
+def _content(data: dict[str, Any]) -> Content:
+    return Content(data["text"], data.get("subject"), data.get("html"))
 
 
 def _sending(data: dict[str, Any] | None) -> SendInProgress | None:

@@ -16,6 +16,7 @@ class OutgoingMessage:
     body: str
     subject: str | None
     correlation_id: str
+    html: str | None = None  # email: an HTML alternative to `body`
 
 
 @dataclass(frozen=True)

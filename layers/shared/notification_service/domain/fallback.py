@@ -5,6 +5,7 @@ its own attempts and outcome; later rounds try only the ones still missing.
 - A channel with no address for this recipient is recorded as `skipped`.
 - A channel that failed permanently in an earlier round is `skipped` (never tried again).
 - A message longer than a channel carries is a permanent failure of that channel, without a send.
+- A channel the notification's template has no part for is `skipped`.
 - A transient or permanent failure moves on to the next channel.
 - A round that runs again (its worker died) goes on where the record says it was: channels already
   recorded for this round are not tried again, and the channel whose send was in flight
@@ -61,23 +62,28 @@ async def run_round(
         if channel in given_up:
             attempts.append(_skipped(round_no, channel, started, "failed permanently in an earlier round"))
             continue
+        content = notification.content_for(channel)
+        if content is None:
+            attempts.append(_skipped(round_no, channel, started, "the template has no part for this channel"))
+            continue
         message = OutgoingMessage(
             notification_id=notification.id,
             channel=channel,
             address=address,
-            body=notification.message,
-            subject=notification.subject,
+            body=content.text,
+            subject=content.subject,
+            html=content.html,
             correlation_id=notification.correlation_id,
         )
         if channel == interrupted and in_flight is not None:
             started = in_flight.started_at
             outcome = await resolve(message, attempts) if resolve is not None else uncertain_send(channel)
             finished = now()
-        elif fits(channel, notification.message):
+        elif fits(channel, content.text):
             outcome = await send(message, attempts)
             finished = now()
         else:  # no send at all: the channel cannot carry this message
-            outcome = DeliveryFailed.permanent(too_long_reason(channel, notification.message))
+            outcome = DeliveryFailed.permanent(too_long_reason(channel, content.text))
             finished = started
         if isinstance(outcome, DeliveryUncertain):
             attempts.append(
@@ -197,7 +203,9 @@ def _still_possible(after: Notification) -> list[Channel]:
     return [
         c
         for c in after.channels
-        if after.recipient.address_for(c) is not None and c not in after.permanently_failed_channels()
+        if after.recipient.address_for(c) is not None
+        and c not in after.permanently_failed_channels()
+        and after.content_for(c) is not None
     ]
 
 

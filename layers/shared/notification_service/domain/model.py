@@ -75,6 +75,15 @@ class Attempt:
 
 
 @dataclass(frozen=True)
+class Content:
+    """What one channel sends."""
+
+    text: str
+    subject: str | None = None
+    html: str | None = None
+
+
+@dataclass(frozen=True)
 class SendInProgress:
     """Written before a provider is called (write-ahead): the round that runs again after its worker
     died knows which send may have happened."""
@@ -111,6 +120,10 @@ class Notification:
     rounds_before_retry: int = 0
     send_at: datetime | None = None  # scheduled: not delivered before this time
     routing: Routing = Routing.FALLBACK
+    # Made from a template: each channel's own rendered content (else `message`/`subject` for all).
+    contents: dict[Channel, Content] | None = None
+    template: str | None = None
+    template_version: int | None = None
 
     def permanently_failed_channels(self) -> frozenset[Channel]:
         """Channels that said "this will never work" in an earlier round (since the last manual retry):
@@ -120,6 +133,12 @@ class Notification:
             for a in self.attempts
             if a.failure_kind is FailureKind.PERMANENT and a.round > self.rounds_before_retry
         )
+
+    def content_for(self, channel: Channel) -> Content | None:
+        """What `channel` sends; None when the notification's template has no part for it."""
+        if self.contents is not None:
+            return self.contents.get(channel)
+        return Content(self.message, self.subject)
 
     def delivered_channels(self) -> frozenset[Channel]:
         """Channels that delivered (or may have: uncertain) in any round: never sent again."""

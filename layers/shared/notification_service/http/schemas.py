@@ -36,10 +36,14 @@ from notification_service.domain.recipient import (
     validate_telegram_chat_id,
 )
 from notification_service.domain.schedule import too_far_ahead
+from notification_service.domain.template import Template, TemplatePart
 
 MAX_SUBJECT_LENGTH = 998  # RFC 5322's line limit
 MAX_METADATA_BYTES = 4_096
 MAX_MESSAGE_LENGTH = 10_000
+TEMPLATE_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+MAX_VARIABLES_BYTES = 16_384
+MAX_TEMPLATE_TEXT = 10_000
 
 
 class RecipientAddresses(BaseModel):
@@ -122,7 +126,20 @@ class NotificationRequest(BaseModel):
         max_length=len(Channel),
         description="Ordered fallback chain; unique. Default: email, sms, telegram.",
     )
-    message: str = Field(min_length=1, max_length=MAX_MESSAGE_LENGTH)
+    template: str | None = Field(
+        default=None,
+        pattern=TEMPLATE_NAME_PATTERN,
+        description="Instead of `message`: a stored template's name, rendered with `variables` at once "
+        "(a missing variable is a 422 naming it)",
+    )
+    variables: dict[str, Any] | None = Field(default=None, description="The template's variables")
+    message: str | None = Field(
+        default=None,
+        validate_default=True,
+        min_length=1,
+        max_length=MAX_MESSAGE_LENGTH,
+        description="The text to send (required unless `template` is given)",
+    )
     subject: str | None = Field(default=None, max_length=MAX_SUBJECT_LENGTH, description="Email subject")
     metadata: dict[str, Any] | None = Field(
         default=None, description=f"Echoed back; at most {MAX_METADATA_BYTES} bytes as JSON"
@@ -146,9 +163,24 @@ class NotificationRequest(BaseModel):
             raise ValueError("must be at most 30 days ahead")
         return value
 
+    @field_validator("variables")
+    @classmethod
+    def _small_variables(cls, value: dict[str, Any] | None, info: ValidationInfo) -> dict[str, Any] | None:
+        if value is not None and info.data.get("template") is None:
+            raise ValueError("go with `template`")
+        if value is not None and len(json.dumps(value, default=str)) > MAX_VARIABLES_BYTES:
+            raise ValueError(f"must be at most {MAX_VARIABLES_BYTES} bytes as JSON")
+        return value
+
     @field_validator("message")
     @classmethod
-    def _not_blank(cls, value: str, info: ValidationInfo) -> str:
+    def _not_blank(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            if info.data.get("template") is None:
+                raise ValueError("field required (or give `template`)")
+            return None
+        if info.data.get("template") is not None:
+            raise ValueError("give `message` or `template`, not both")
         if not value.strip():
             raise ValueError("must not be blank")
         channels: list[Channel] = info.data.get("channels") or []  # absent when channels were invalid
@@ -237,6 +269,83 @@ class BatchRequest(BaseModel):
     )
 
 
+class TextPartRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: str = Field(min_length=1, max_length=MAX_TEMPLATE_TEXT, description="Jinja2 (sandboxed)")
+
+
+class EmailPartRequest(TextPartRequest):
+    subject: str = Field(min_length=1, max_length=MAX_SUBJECT_LENGTH, description="Jinja2, one line")
+    html: str | None = Field(default=None, max_length=100_000, description="Optional HTML (autoescaped)")
+
+
+class TemplateRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "email": {
+                        "subject": "Order {{ order_id }} shipped",
+                        "text": "Hi {{ name }}, it is on its way.",
+                    },
+                    "sms": {"text": "Order {{ order_id }} shipped"},
+                }
+            ]
+        },
+    )
+    email: EmailPartRequest | None = None
+    sms: TextPartRequest | None = None
+    telegram: TextPartRequest | None = None
+
+    @model_validator(mode="after")
+    def _some_part(self) -> TemplateRequest:
+        if self.email is None and self.sms is None and self.telegram is None:
+            raise ValueError("give at least one part: email, sms or telegram")
+        return self
+
+    def parts(self) -> dict[Channel, TemplatePart]:
+        found: dict[Channel, TemplatePart] = {}
+        if self.email is not None:
+            found[Channel.EMAIL] = TemplatePart(self.email.text, self.email.subject, self.email.html)
+        if self.sms is not None:
+            found[Channel.SMS] = TemplatePart(self.sms.text)
+        if self.telegram is not None:
+            found[Channel.TELEGRAM] = TemplatePart(self.telegram.text)
+        return found
+
+
+class TemplateView(BaseModel):
+    name: str
+    version: int
+    email: EmailPartRequest | None = None
+    sms: TextPartRequest | None = None
+    telegram: TextPartRequest | None = None
+    created_at: str | None = None
+    updated_at: str | None = None
+
+    @classmethod
+    def of(cls, template: Template) -> TemplateView:
+        email = template.parts.get(Channel.EMAIL)
+        sms = template.parts.get(Channel.SMS)
+        telegram = template.parts.get(Channel.TELEGRAM)
+        return cls(
+            name=template.name,
+            version=template.version,
+            email=EmailPartRequest(text=email.text, subject=email.subject or "", html=email.html)
+            if email
+            else None,
+            sms=TextPartRequest(text=sms.text) if sms else None,
+            telegram=TextPartRequest(text=telegram.text) if telegram else None,
+            created_at=_iso(template.created_at),
+            updated_at=_iso(template.updated_at),
+        )
+
+
+class TemplateList(BaseModel):
+    items: list[TemplateView]
+
+
 class AcceptedNotification(BaseModel):
     id: str
     status: Status
@@ -273,6 +382,12 @@ class AttemptView(BaseModel):
         )
 
 
+class ContentView(BaseModel):
+    text: str
+    subject: str | None = None
+    html: str | None = None
+
+
 class NotificationView(BaseModel):
     id: str
     status: Status
@@ -289,6 +404,11 @@ class NotificationView(BaseModel):
     attempts: list[AttemptView]
     correlation_id: str
     routing: Routing = Routing.FALLBACK
+    template: str | None = None
+    template_version: int | None = None
+    contents: dict[Channel, ContentView] | None = Field(
+        default=None, description="Each channel's rendered content, for notifications made from a template"
+    )
     send_at: str | None = None
     next_attempt_at: str | None = None
     created_at: str
@@ -315,6 +435,13 @@ class NotificationView(BaseModel):
             correlation_id=n.correlation_id,
             send_at=_iso(n.send_at),
             routing=n.routing,
+            template=n.template,
+            template_version=n.template_version,
+            contents=(
+                {c: ContentView(text=x.text, subject=x.subject, html=x.html) for c, x in n.contents.items()}
+                if n.contents
+                else None
+            ),
             next_attempt_at=_iso(n.next_attempt_at),
             created_at=isoformat(n.created_at),
             updated_at=isoformat(n.updated_at),

@@ -68,6 +68,8 @@ class SmtpEmailProvider:
         mail["X-Notification-ID"] = message.notification_id
         mail["X-Correlation-ID"] = message.correlation_id
         mail.set_content(message.body, charset="utf-8")
+        if message.html is not None:
+            mail.add_alternative(message.html, subtype="html", charset="utf-8")
         return mail
 
     async def send(self, message: OutgoingMessage, commit: Commit = no_commit) -> ProviderAnswer:

@@ -24,6 +24,7 @@ from notification_service.domain.lifecycle import CANCELLED_BY_CLIENT
 from notification_service.domain.model import Channel, Notification, Routing, Status
 from notification_service.domain.recipient import Recipient
 from notification_service.domain.schedule import SQS_MAX_DELAY_SECONDS, hop_delay
+from notification_service.domain.template import Rendered
 from notification_service.errors import (
     DependencyUnavailable,
     IdempotencyKeyInFlight,
@@ -65,6 +66,7 @@ class NewNotification:
     metadata: dict[str, Any] | None = None
     send_at: datetime | None = None  # not before this time (past or absent: now)
     routing: Routing = Routing.FALLBACK
+    rendered: Rendered | None = None  # made from a template: each channel's content
 
 
 @dataclass(frozen=True)
@@ -183,6 +185,9 @@ class NotificationService:
             status=Status.SCHEDULED if due else Status.PENDING,
             send_at=due,
             routing=new.routing,
+            contents=dict(new.rendered.contents) if new.rendered else None,
+            template=new.rendered.template if new.rendered else None,
+            template_version=new.rendered.version if new.rendered else None,
             recipient=new.recipient,
             message=new.message,
             channels=new.channels,
