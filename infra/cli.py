@@ -13,13 +13,14 @@ import sys
 import threading
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 from dotenv import load_dotenv
 
-from infra import client_commands, dead_letters
-from infra.emulator import start_emulator
+from infra import client_commands, dead_letters, logs_command
+from infra.emulator import emulator_url, start_emulator
 from infra.local_stack import LocalStack, LocalStackConfig
 from infra.sinks import DEFAULT_INBOX, read_inbox
 
@@ -83,20 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--batch-repetitions", type=int, default=5)
     bench.add_argument("--output", type=Path, default=None, help="default bench/results")
 
-    dlq = commands.add_parser("dlq", help="list or redrive the delivery dead-letter queue")
-    dlq.add_argument("action", choices=["list", "redrive"])
-    dlq.add_argument("message_ids", nargs="*", help="redrive only these (default: every message)")
-    dlq.add_argument("--stack-name", default="notification-service-local")
-    dlq.add_argument(
-        "--endpoint-url",
-        default=os.environ.get("AWS_ENDPOINT_URL")
-        or f"http://localhost:{os.environ.get('EMULATOR_PORT', '4566')}",
-        help="the emulator the local stack uses (default AWS_ENDPOINT_URL, else localhost:EMULATOR_PORT)",
-    )
-    dlq.add_argument("--aws", action="store_true", help="a deployed stack on AWS (ignores --endpoint-url)")
-    dlq.add_argument("--json", action="store_true", help="one JSON object per line")
-
+    _dlq_command(commands)
     client_commands.add(commands)
+    logs_command.add(commands)
 
     emulator = commands.add_parser("emulator", help="run only the AWS API emulator (moto), in the foreground")
     emulator.add_argument("--host", default="127.0.0.1")
@@ -127,7 +117,23 @@ def main(argv: list[str] | None = None) -> int:
         return run_dlq(args)
     if args.command in client_commands.COMMANDS:
         return client_commands.run(args)
+    if args.command == "logs":
+        return logs_command.run(args)
     return run_emulator(args.host, args.port)
+
+
+def _dlq_command(commands: Any) -> None:
+    dlq = commands.add_parser("dlq", help="list or redrive the delivery dead-letter queue")
+    dlq.add_argument("action", choices=["list", "redrive"])
+    dlq.add_argument("message_ids", nargs="*", help="redrive only these (default: every message)")
+    dlq.add_argument("--stack-name", default="notification-service-local")
+    dlq.add_argument(
+        "--endpoint-url",
+        default=emulator_url(),
+        help="the emulator the local stack uses (default AWS_ENDPOINT_URL, else localhost:EMULATOR_PORT)",
+    )
+    dlq.add_argument("--aws", action="store_true", help="a deployed stack on AWS (ignores --endpoint-url)")
+    dlq.add_argument("--json", action="store_true", help="one JSON object per line")
 
 
 def _wait_for_signal() -> None:

@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from notification_service.domain.model import Channel, Routing, Status
 
 from infra import api_client
 
-COMMANDS = frozenset({"send", "list", "cancel", "retry", "templates"})
+COMMANDS = frozenset({"send", "list", "status", "cancel", "retry", "templates"})
 
 
 def add(commands: Any) -> None:
@@ -36,7 +37,9 @@ def add(commands: Any) -> None:
     listing.add_argument("--status", choices=[s.value for s in Status])
     listing.add_argument("--channel", choices=[c.value for c in Channel])
     listing.add_argument("--limit", type=int, default=50)
-    chosen = [send, listing]
+    status = commands.add_parser("status", help="a notification's attempts as a timeline")
+    status.add_argument("notification_id")
+    chosen = [send, listing, status]
     for action in ("cancel", "retry"):
         one = commands.add_parser(action, help=f"{action} a notification (POST .../{{id}}/{action})")
         one.add_argument("notification_id")
@@ -68,7 +71,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"notifyctl {args.command}: {exc}", file=sys.stderr)
         return 1
     for item in shown:
-        print(json.dumps(item) if args.json else _line(item))
+        if args.json:
+            print(json.dumps(item))
+        elif args.command == "status":
+            print("\n".join(timeline(item)))
+        else:
+            print(_line(item))
     return 0
 
 
@@ -77,6 +85,8 @@ def _call(args: argparse.Namespace) -> list[dict[str, Any]]:
     match args.command:
         case "list":
             return api_client.list_all(url, args.status, args.channel, args.limit)
+        case "status":
+            return [api_client.call(url, "GET", f"/api/v1/notifications/{args.notification_id}")]
         case "cancel" | "retry":
             return [
                 api_client.call(url, "POST", f"/api/v1/notifications/{args.notification_id}/{args.command}")
@@ -142,3 +152,21 @@ def _line(item: dict[str, Any]) -> str:
         where = f"#{item['index']}  " if "index" in item else ""
         return f"{where}{item['id']}  {item['status']}"
     return api_client.line(item)
+
+
+def timeline(notification: dict[str, Any]) -> list[str]:
+    """`notifyctl status ID`: the notification and its attempts, one line each."""
+    head = f"{notification['id']}  {notification['status']}"
+    if notification.get("status_reason"):
+        head += f" ({notification['status_reason']})"
+    head += f"  correlation {notification['correlation_id']}  created {notification['created_at']}"
+    lines = [head]
+    for attempt in notification["attempts"]:
+        started = datetime.fromisoformat(attempt["started_at"])
+        took = int((datetime.fromisoformat(attempt["finished_at"]) - started).total_seconds() * 1000)
+        detail = attempt.get("error") or attempt.get("provider_message_id") or ""
+        what = f"{attempt['channel']:<8} {attempt['outcome']:<9}"
+        lines.append(f"  round {attempt['round']}  {what} {took:>6} ms  {detail}")
+    if notification.get("next_attempt_at"):
+        lines.append(f"  next round at {notification['next_attempt_at']}")
+    return lines

@@ -112,3 +112,8 @@ def _check_reachable(endpoint_url: str) -> None:
         raise RuntimeError(
             f"AWS_ENDPOINT_URL={endpoint_url} does not answer ({exc.strerror or exc})"
         ) from None
+
+
+def emulator_url() -> str:
+    """The emulator `notifyctl` talks to: AWS_ENDPOINT_URL, else the local stack's on EMULATOR_PORT."""
+    return os.environ.get("AWS_ENDPOINT_URL") or f"http://localhost:{os.environ.get('EMULATOR_PORT', '4566')}"

@@ -13,6 +13,7 @@ from infra import sam_template
 from infra.api_gateway import InstancePool, LocalApiGateway
 from infra.emulator import Emulator, configure_aws_environment, start_emulator
 from infra.lambda_runtime import HandlerInstance, WorkerProcess
+from infra.log_shipping import CloudWatchLogShipper
 from infra.provision import (
     EnvironmentResolver,
     Stack,
@@ -58,6 +59,7 @@ class LocalStack:
     workers: list[WorkerProcess] = field(default_factory=list)
     environment: dict[str, str] = field(default_factory=dict)
     sinks: Sinks | None = None
+    log_shipper: CloudWatchLogShipper | None = None
     _saved_environment: dict[str, str] | None = None
 
     def start(self) -> LocalStack:
@@ -96,6 +98,9 @@ class LocalStack:
             self._serve(template, stack)
 
     def _serve(self, template: sam_template.SamTemplate, stack: Stack) -> None:
+        assert self.emulator is not None
+        self.log_shipper = CloudWatchLogShipper(boto3.client("logs", endpoint_url=self.emulator.endpoint_url))
+        self.log_shipper.start()
         resolver = EnvironmentResolver(stack, template)
         environ = dict(os.environ)
         starting: list[WorkerProcess] = []
@@ -157,6 +162,8 @@ class LocalStack:
 
     def _log_line(self, function: str, stream: str, line: str) -> None:
         print(line, flush=True)
+        if self.log_shipper is not None:
+            self.log_shipper.add(function, stream, line)
 
     def instance(self, logical_id: str) -> HandlerInstance:
         """A handler instance in this process, with the function's environment (`notifyctl invoke`)."""
@@ -194,6 +201,9 @@ class LocalStack:
         for worker in self.workers:
             worker.stop()
         self.workers.clear()
+        if self.log_shipper is not None:  # the last lines, before the emulator goes
+            self.log_shipper.stop()
+            self.log_shipper = None
         if self.redis is not None:
             self.redis.stop()
             self.redis = None

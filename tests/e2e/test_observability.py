@@ -1,0 +1,81 @@
+"""On the local stack: every function's lines land in CloudWatch Logs on the emulator, and
+`notifyctl logs` / `notifyctl status` answer "what happened to this request"."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+import pytest
+
+from infra import cli
+from tests.e2e.conftest import RunningStack
+
+
+def notifyctl(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    capsys.readouterr()
+    code = cli.main(["--env-file", "/nonexistent", *args])
+    return code, capsys.readouterr().out
+
+
+def test_logs_of_one_request_come_from_both_functions_in_order_and_only_theirs(
+    email_failing_stack: RunningStack, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "t",
+        "AWS_SECRET_ACCESS_KEY": "t",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    stack = email_failing_stack
+    correlation = f"e2e-logs-{uuid.uuid4()}"
+    other = stack.post({"recipient": "user@example.com", "message": "noise"}).json()["id"]
+    nid = stack.post(
+        {"recipient": {"email": "user@example.com", "phone": "+447911123456"}, "message": "hi"},
+        {"X-Correlation-ID": correlation},
+    ).json()["id"]
+    stack.wait_terminal(nid)
+    stack.wait_terminal(other)
+    where = ["--endpoint-url", stack.emulator_url, "--stack-name", "unused-locally"]
+
+    # WHEN the lines of that correlation id are asked for (shipping is asynchronous: wait for the last)
+    deadline = time.monotonic() + 60
+    while True:
+        code, out = notifyctl(capsys, "logs", "--correlation-id", correlation, "--json", *where)
+        lines = [json.loads(line) for line in out.splitlines()]
+        messages = [json.loads(line["message"]).get("message") for line in lines]
+        if "round finished" in messages:
+            break
+        assert time.monotonic() < deadline, messages
+        time.sleep(0.2)
+
+    # THEN every line carries it, both functions are there, and they come in time order
+    assert code == 0
+    records = [json.loads(line["message"]) for line in lines]
+    assert {r["correlation_id"] for r in records} == {correlation}
+    assert {line["log_group"] for line in lines} == {
+        "/aws/lambda/ApiFunction",
+        "/aws/lambda/DispatchFunction",
+    }
+    assert messages.index("notification accepted") < messages.index("round finished")
+    assert [line["timestamp"] for line in lines] == sorted(line["timestamp"] for line in lines)
+
+    # AND the readable form and the other filters work
+    code, readable = notifyctl(
+        capsys, "logs", "DispatchFunction", "--notification-id", nid, "--level", "info", *where
+    )
+    assert code == 0 and readable
+    assert all(
+        "DispatchFunction" in line and f"notification_id={nid}" in line for line in readable.splitlines()
+    )
+    code, out = notifyctl(capsys, "logs", "NoSuchFunction", *where)
+    assert code == 1
+
+    # AND `notifyctl status` prints the timeline
+    code, timeline = notifyctl(capsys, "status", nid, "--api-url", stack.base_url)
+    assert code == 0
+    first, *attempts = timeline.splitlines()
+    assert first.startswith(f"{nid}  sent")
+    assert "round 1  email    failed" in attempts[0]
+    assert "round 1  sms      sent" in attempts[1]
