@@ -417,9 +417,10 @@ def health() -> HealthBody:
 )
 def ready() -> Response[HealthBody]:
     deps = dependencies.get()
-    checks = check_dependencies(deps.health_checks, deps.provider_health)
+    latency: dict[str, float] = {}
+    checks = check_dependencies(deps.health_checks, deps.provider_health, latency)
     healthy = all(result == "ok" for result in checks.values())
-    body = HealthBody(status="ready" if healthy else "unavailable", checks=checks)
+    body = HealthBody(status="ready" if healthy else "unavailable", checks=checks, latency_ms=latency)
     return Response(200 if healthy else 503, content_types.APPLICATION_JSON, body)
 
 

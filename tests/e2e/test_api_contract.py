@@ -99,10 +99,11 @@ def test_unknown_notification_is_404(stack: RunningStack) -> None:
 
 
 def test_health_ready_and_docs(stack: RunningStack) -> None:
-    assert stack.request("GET", "/health").json() == {"status": "ok", "checks": {}}
+    assert stack.request("GET", "/health").json() == {"status": "ok", "checks": {}, "latency_ms": {}}
     ready = stack.request("GET", "/ready")
     assert ready.status == 200
     assert ready.json()["checks"] == {"dynamodb": "ok", "sqs": "ok", "redis": "ok"}
+    assert set(ready.json()["latency_ms"]) == {"dynamodb", "sqs", "redis"}
     docs = stack.request("GET", "/docs")
     assert docs.status == 200
     html = docs.raw.decode()

@@ -81,7 +81,7 @@ def test_correlation_id_is_generated_when_absent(
     event = load_event("api_get_health.json")
     status, headers, body = call(event, lambda_context)
     assert status == 200
-    assert body == {"status": "ok", "checks": {}}
+    assert body == {"status": "ok", "checks": {}, "latency_ms": {}}
     assert len(headers["X-Correlation-ID"][0]) == 36
 
 

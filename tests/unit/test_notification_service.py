@@ -296,6 +296,17 @@ def test_check_dependencies_reports_each_dependency() -> None:
     }
 
 
+def test_check_dependencies_times_each_check() -> None:
+    ticks = iter([0.0, 0.0021, 1.0, 1.5])
+    latency: dict[str, float] = {}
+
+    check_dependencies(
+        {"dynamodb": Healthy(), "sqs": Healthy()}, latency_ms=latency, timer=lambda: next(ticks)
+    )
+
+    assert latency == {"dynamodb": 2.1, "sqs": 500.0}
+
+
 def test_check_dependencies_all_ok() -> None:
     checks: dict[str, HealthCheck] = {"dynamodb": FakeRepository(), "sqs": FakeQueue()}
 

@@ -473,6 +473,9 @@ class ErrorBody(BaseModel):
 class HealthBody(BaseModel):
     status: str
     checks: dict[str, str] = Field(default_factory=dict)
+    latency_ms: dict[str, float] = Field(
+        default_factory=dict, description="How long each dependency's check took, in milliseconds"
+    )
 
 
 class BatchItemResult(BaseModel):
