@@ -424,6 +424,25 @@ def ready() -> Response[HealthBody]:
     return Response(200 if healthy else 503, content_types.APPLICATION_JSON, body)
 
 
+@app.get(
+    "/metrics",
+    summary="Prometheus metrics, aggregated across every function instance",
+    tags=["operations"],
+    responses={
+        200: {"description": "Prometheus text format 0.0.4", "content": {"text/plain": {}}},
+        503: {
+            "description": "The cache that holds them is unavailable",
+            "content": {"application/json": {"model": ErrorBody}},
+        },
+    },
+)
+def metrics() -> Response[str]:
+    source = dependencies.get().metrics
+    if source is None:
+        raise DependencyUnavailable("metrics", "not configured")
+    return Response(200, "text/plain; version=0.0.4; charset=utf-8", source.exposition())
+
+
 @app.get("/openapi.json", include_in_schema=False)
 def openapi_json() -> Response[str]:
     return Response(

@@ -8,6 +8,7 @@ import time
 import uuid
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from infra import cli
 from tests.e2e.conftest import RunningStack
@@ -79,3 +80,34 @@ def test_logs_of_one_request_come_from_both_functions_in_order_and_only_theirs(
     assert first.startswith(f"{nid}  sent")
     assert "round 1  email    failed" in attempts[0]
     assert "round 1  sms      sent" in attempts[1]
+
+
+def test_metrics_count_what_was_accepted_and_sent_across_every_instance(stack: RunningStack) -> None:
+    def counters() -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        answer = stack.request("GET", "/metrics")
+        assert answer.status == 200
+        assert answer.headers["Content-Type"].startswith("text/plain")
+        return {
+            (s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(answer.raw.decode())
+            for s in family.samples
+        }
+
+    before = counters()
+    ids = [stack.post({"recipient": "user@example.com", "message": f"m{n}"}).json()["id"] for n in range(3)]
+    for nid in ids:
+        stack.wait_terminal(nid)
+    deadline = time.monotonic() + 30  # the dispatch records after writing the result: wait for it
+    while True:
+        after = counters()
+        sent = ("notifications_sent_total", (("channel", "email"),))
+        if after.get(sent, 0) - before.get(sent, 0) >= 3:
+            break
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+
+    accepted = ("notifications_accepted_total", ())
+    assert after[accepted] - before.get(accepted, 0) == 3
+    assert after[sent] - before.get(sent, 0) == 3
+    count = ("notification_delivery_seconds_count", ())
+    assert after[count] - before.get(count, 0) == 3

@@ -15,8 +15,11 @@ from datetime import datetime, timedelta
 from notification_service.adapters.aws import dynamodb_client, sqs_client
 from notification_service.adapters.dynamodb_repository import DynamoDbNotificationRepository
 from notification_service.adapters.dynamodb_templates import DynamoDbTemplateStore
+from notification_service.adapters.emf_metrics import EmfMetrics
+from notification_service.adapters.metrics_fanout import MetricsFanout
 from notification_service.adapters.redis_delivery_ledger import RedisDeliveryLedger
 from notification_service.adapters.redis_idempotency import RedisIdempotency, redis_client
+from notification_service.adapters.redis_metrics import RedisMetrics
 from notification_service.adapters.redis_provider_health import RedisProviderHealth
 from notification_service.adapters.secrets import with_parameter_store_secrets
 from notification_service.adapters.sqs_queue import SqsDeliveryQueue
@@ -27,6 +30,7 @@ from notification_service.ports import (
     DeliveryQueue,
     HealthCheck,
     IdempotencyGuard,
+    MetricsExposition,
     NotificationRepository,
     Provider,
     ProviderHealth,
@@ -49,6 +53,7 @@ class ApiDependencies:
     health_checks: Mapping[str, HealthCheck]
     provider_health: ProviderHealth | None = None
     templates: TemplateService | None = None
+    metrics: MetricsExposition | None = None  # what GET /metrics exposes
 
 
 def _repository(settings: Settings) -> DynamoDbNotificationRepository:
@@ -78,6 +83,7 @@ def build_api(
     repository = repository or _repository(settings)
     queue = queue or _queue(settings)
     cache = redis_client(settings.redis_url)
+    shared_metrics = RedisMetrics(cache, key=f"metrics:{settings.table_name}")
     idempotency = idempotency or RedisIdempotency(
         cache, settings.idempotency_ttl_seconds, scope="api.accept-notification"
     )
@@ -90,10 +96,12 @@ def build_api(
             now,
             retry_grace=settings.sweep_policy.grace,
             max_delay_seconds=settings.schedule_hop_seconds,
+            metrics=MetricsFanout([shared_metrics, EmfMetrics()]),
         ),
         idempotency=idempotency,
         health_checks={"dynamodb": repository, "sqs": queue, "redis": idempotency},
         provider_health=provider_health or RedisProviderHealth(cache),
+        metrics=shared_metrics,
         templates=TemplateService(
             templates
             or DynamoDbTemplateStore(dynamodb_client(settings.aws_endpoint_url), settings.table_name),
@@ -128,6 +136,7 @@ def build_dispatch(
         send_budget_seconds=settings.send_budget_seconds,
         resend_uncertain=settings.uncertain_sends == "resend",
         max_delay_seconds=settings.schedule_hop_seconds,
+        metrics=MetricsFanout([RedisMetrics(cache, key=f"metrics:{settings.table_name}"), EmfMetrics()]),
     )
 
 

@@ -244,3 +244,17 @@ class TemplateStore(Protocol):
     def list(self) -> list[Template]:
         """By name."""
         ...
+
+
+class Metrics(Protocol):
+    """Counters and distributions the service keeps about itself."""
+
+    def count(self, name: str, value: int = 1, **labels: str) -> None: ...
+
+    def observe(self, name: str, value: float, **labels: str) -> None: ...
+
+
+class MetricsExposition(Protocol):
+    def exposition(self) -> str:
+        """Every metric in the Prometheus text format. Raises DependencyUnavailable."""
+        ...

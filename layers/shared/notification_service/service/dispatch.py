@@ -49,6 +49,7 @@ from notification_service.ports import (
     DeliveryMessage,
     DeliveryQueue,
     LeaseLost,
+    Metrics,
     NotificationRepository,
     Provider,
     ProviderHealth,
@@ -182,7 +183,9 @@ class DispatchService:
         send_budget_seconds: float = 0,
         resend_uncertain: bool = False,
         max_delay_seconds: int = SQS_MAX_DELAY_SECONDS,
+        metrics: Metrics | None = None,
     ) -> None:
+        self._metrics = metrics
         self._max_delay = max_delay_seconds
         self._provider_health = provider_health
         self._ledger = ledger
@@ -293,6 +296,7 @@ class DispatchService:
             return DispatchOutcome.DROPPED
         if isinstance(decision, RetryVerdict):
             await self._enqueue_next(message, decision.delay_seconds)
+        await self._blocking(self._record_metrics, notification, message.round, attempts, result, finished)
         logger.info(
             "round finished",
             extra={
@@ -331,6 +335,30 @@ class DispatchService:
         except DependencyUnavailable:
             logger.warning("delivery ledger unavailable", extra={"operation": operation})
             return None
+
+    def _record_metrics(
+        self,
+        notification: Notification,
+        round_no: int,
+        attempts: Sequence[Attempt],
+        result: RoundResult,
+        finished: datetime,
+    ) -> None:
+        if self._metrics is None:
+            return
+        for attempt in attempts:
+            self._metrics.count(
+                "delivery_attempts_total", channel=attempt.channel.value, outcome=attempt.outcome.value
+            )
+        if result.status in (Status.SENT, Status.PARTIALLY_SENT) and result.channel_used is not None:
+            self._metrics.count("notifications_sent_total", channel=result.channel_used.value)
+            self._metrics.observe(
+                "notification_delivery_seconds", (finished - notification.created_at).total_seconds()
+            )
+        elif result.status is Status.FAILED:
+            self._metrics.count("notifications_failed_total")
+        if result.status.is_terminal:
+            self._metrics.observe("notification_rounds", float(round_no - notification.rounds_before_retry))
 
     async def _report_health(self, channel: Channel, outcome: ProviderAnswer) -> None:
         if self._provider_health is None:

@@ -36,6 +36,7 @@ from notification_service.ports import (
     DeliveryQueue,
     IdempotencyGuard,
     ListQuery,
+    Metrics,
     NotificationAlreadyExists,
     NotificationRepository,
     Page,
@@ -102,7 +103,9 @@ class NotificationService:
         new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
         retry_grace: timedelta = timedelta(seconds=60),
         max_delay_seconds: int = SQS_MAX_DELAY_SECONDS,
+        metrics: Metrics | None = None,
     ) -> None:
+        self._metrics = metrics
         self._retry_grace = retry_grace
         self._max_delay = max_delay_seconds
         self._repository = repository
@@ -169,6 +172,7 @@ class NotificationService:
                 answers[number] = Receipt(
                     notification.id, notification.status, isoformat(notification.created_at)
                 )
+        self._count_accepted(len(stored) - len(not_queued))
         return [answers[number] for number in range(len(items))]
 
     def _new_record(
@@ -219,7 +223,12 @@ class NotificationService:
             if bound_to is None:
                 self._cancel_unqueued(notification, exc)
             raise
+        self._count_accepted(1)
         return Receipt(notification.id, notification.status, isoformat(notification.created_at))
+
+    def _count_accepted(self, how_many: int) -> None:
+        if self._metrics is not None and how_many:
+            self._metrics.count("notifications_accepted_total", how_many)
 
     def _finish_earlier_request(self, attempted: Notification) -> Receipt:
         """The key's notification was stored by an earlier request (whose answer may have been a 503,
