@@ -19,7 +19,10 @@ from notification_service.errors import DependencyUnavailable
 from notification_service.ports import DeliveryMessage, RoundResult
 from notification_service.service.sweeper import Sweeper
 
+from infra.lambda_runtime import LocalLambdaContext
+from tests.conftest import load_event
 from tests.fakes import FakeClock, FakeQueue, FakeRepository
+from tests.handlers import load_function_module
 
 GRACE = timedelta(seconds=60)
 POLICY = SweepPolicy(grace=GRACE, max_sweeps=3)
@@ -232,3 +235,18 @@ def test_the_store_down_propagates(sweeper: Sweeper, repo: FakeRepository) -> No
     repo.unavailable = True
     with pytest.raises(DependencyUnavailable):
         sweeper.sweep()
+
+
+def test_the_sweeper_handler_runs_one_sweep_on_a_scheduled_event(
+    repo: FakeRepository, queue: FakeQueue, clock: FakeClock, lambda_context: LocalLambdaContext
+) -> None:
+    handler = load_function_module("sweeper")
+    repo.add(_notification(clock))
+    clock.advance(60)
+    handler.sweeper.set(Sweeper(repo, queue, POLICY, clock))
+    try:
+        answer = handler.lambda_handler(load_event("scheduled_sweep.json"), lambda_context)
+    finally:
+        handler.sweeper.set(None)
+
+    assert answer == {"requeued": {"pending": 1}, "failed": {}, "skipped": 0, "errors": 0}
