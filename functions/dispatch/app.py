@@ -45,7 +45,7 @@ async def record_handler(record: SQSRecord, lambda_context: LambdaContext | None
     context = lambda_context  # powertools passes it to a record handler that names it
     time_left = (lambda: context.get_remaining_time_in_millis() / 1000) if context is not None else None
     try:
-        outcome = await dispatcher.get().dispatch(message, time_left)
+        report = await dispatcher.get().run(message, time_left)
     except RoundInProgressElsewhere:
         logger.info("round in progress in another worker; the message comes back later")
         raise
@@ -58,7 +58,10 @@ async def record_handler(record: SQSRecord, lambda_context: LambdaContext | None
             extra={"receive_count": record.attributes.approximate_receive_count},
         )
         raise
-    return outcome.value
+    tracer.put_annotation("outcome", report.outcome.value)
+    if report.channel is not None:
+        tracer.put_annotation("channel", report.channel.value)
+    return report.outcome.value
 
 
 @logger.inject_lambda_context(log_event=False)

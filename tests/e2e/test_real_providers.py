@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
+from infra.log_query import LogReader
 from infra.sinks import LOCAL_TELEGRAM_TOKEN, LOCAL_TWILIO_TOKEN, read_inbox
 from tests.e2e.conftest import RunningStack
 from tests.e2e.test_delivery import SEED_BODY
@@ -70,3 +72,37 @@ def test_provider_tokens_never_reach_a_log_line(sinks_stack: RunningStack) -> No
     text = sinks_stack.log_path.read_text()
     for secret in (LOCAL_TELEGRAM_TOKEN, LOCAL_TELEGRAM_TOKEN.split(":")[1], LOCAL_TWILIO_TOKEN):
         assert secret not in text
+
+
+def test_no_secret_or_full_recipient_address_is_in_any_log_group(sinks_stack: RunningStack) -> None:
+    # GIVEN deliveries through every real provider, one of them failing
+    recipients = {
+        "email": "private.person@example.com",
+        "phone": "+447911654321",
+        "telegram_chat_id": "55501234",
+    }
+    for channels in (["email"], ["sms"], ["telegram"], ["telegram", "sms"]):
+        body = {"recipient": recipients, "message": "secret-free", "channels": channels}
+        sinks_stack.wait_terminal(sinks_stack.post(body).json()["id"])
+    logs = sinks_stack.aws("logs")
+    groups = [
+        g["logGroupName"] for g in logs.describe_log_groups(logGroupNamePrefix="/aws/lambda/")["logGroups"]
+    ]
+    secrets = (LOCAL_TELEGRAM_TOKEN, LOCAL_TELEGRAM_TOKEN.split(":")[1], LOCAL_TWILIO_TOKEN)
+
+    # WHEN every line the functions shipped to CloudWatch is read (shipping is asynchronous: wait for
+    # the last delivery's line)
+    deadline = time.monotonic() + 60
+    while True:
+        lines = [event.message for event in LogReader(logs, groups).read(0)]
+        if sum("round finished" in line for line in lines) >= 4:
+            break
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+
+    # THEN no provider secret and no full address appears in any of them (masked forms do)
+    assert {"/aws/lambda/ApiFunction", "/aws/lambda/DispatchFunction"} <= set(groups)
+    text = "\n".join(lines)
+    for secret in (*secrets, *recipients.values()):
+        assert secret not in text, secret
+    assert "p***@example.com" in text  # the API's "notification accepted" line, masked

@@ -162,3 +162,17 @@ def test_the_records_of_a_batch_are_delivered_concurrently(lambda_context: Local
     assert result == {"batchItemFailures": []}
     assert barrier.most_at_once == 10
     assert {fakes.repository.items[i].status for i in ids} == {Status.SENT}
+
+
+def test_the_trace_is_annotated_with_the_outcome_and_the_channel_that_delivered(
+    fakes: Fakes, lambda_context: LocalLambdaContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    annotations: list[tuple[str, str]] = []
+    monkeypatch.setattr(
+        dispatch.tracer, "put_annotation", lambda key, value: annotations.append((key, value))
+    )
+    n = fakes.pending("n1")
+
+    dispatch.lambda_handler(sqs_event(message(n.id)), lambda_context)
+
+    assert annotations == [("notification_id", "n1"), ("outcome", "sent"), ("channel", "email")]

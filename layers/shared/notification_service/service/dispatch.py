@@ -15,6 +15,7 @@ import contextvars
 import math
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TypeVar
@@ -69,6 +70,12 @@ class DispatchOutcome(StrEnum):
     DROPPED = "dropped"  # duplicate, stale or already finished: nothing to do
     REQUEUED_NEXT_ROUND = "requeued_next_round"
     HOPPED = "hopped"  # scheduled later than one SQS delay: sent again towards its send_at
+
+
+@dataclass(frozen=True)
+class RoundReport:
+    outcome: DispatchOutcome
+    channel: Channel | None = None  # the channel that delivered, if one did
 
 
 class RoundInProgressElsewhere(Exception):
@@ -226,6 +233,12 @@ class DispatchService:
     async def dispatch(
         self, message: DeliveryMessage, time_left: Callable[[], float] | None = None
     ) -> DispatchOutcome:
+        """What `run` did, without the channel."""
+        return (await self.run(message, time_left)).outcome
+
+    async def run(
+        self, message: DeliveryMessage, time_left: Callable[[], float] | None = None
+    ) -> RoundReport:
         """Run the round `message` names. `time_left`: seconds left in this invocation; a send that
         might not finish in time (or within the lease) is not started, and the round is released."""
         now = self._now()
@@ -239,14 +252,14 @@ class DispatchService:
                 now + self._lease,
             )
         except ClaimRejected as rejected:
-            return await self._claim_lost(message, rejected)
+            return RoundReport(await self._claim_lost(message, rejected))
 
         run = _RoundRun(self, notification, message.round, time_left)
         try:
             attempts = await run_round(notification, message.round, run.send, self._now, run.resolve)
         except LeaseLost:
             logger.error("lease lost before a send; the send did not happen", extra={"round": message.round})
-            return DispatchOutcome.DROPPED
+            return RoundReport(DispatchOutcome.DROPPED)
         except OutOfTime as out:
             await self._blocking(
                 self._repository.release_round,
@@ -293,7 +306,7 @@ class DispatchService:
                 "round finished after its lease was taken over; result not written",
                 extra={"round": message.round, "outcome": outcome.value},
             )
-            return DispatchOutcome.DROPPED
+            return RoundReport(DispatchOutcome.DROPPED)
         if isinstance(decision, RetryVerdict):
             await self._enqueue_next(message, decision.delay_seconds)
         await self._blocking(self._record_metrics, notification, message.round, attempts, result, finished)
@@ -307,7 +320,7 @@ class DispatchService:
                 "uncertain": any(a.outcome is Outcome.UNCERTAIN for a in attempts) or None,
             },
         )
-        return outcome
+        return RoundReport(outcome, result.channel_used)
 
     async def send(self, message: OutgoingMessage, commit: Commit) -> ProviderAnswer:
         provider = self._providers.get(message.channel)
