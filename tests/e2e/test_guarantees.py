@@ -123,7 +123,9 @@ def test_poison_messages_reach_the_dead_letter_queue_and_can_be_redriven(
         time.sleep(0.5)
     assert all(letter["receive_count"] >= 1 for letter in letters)
     poison_logs = [
-        line for line in sweeping_stack.log_lines() if "unparseable delivery message" in line["message"]
+        line
+        for line in sweeping_stack.log_lines()
+        if "unparseable delivery message" in line.get("message", "")
     ]
     assert poison_logs
 
