@@ -224,9 +224,8 @@ def _new_notification(request: NotificationRequest) -> NewNotification:
         if templates is None:
             raise TemplateProblem("template", "templates are not available")
         rendered = templates.render(request.template, channels, request.variables)
-        first = next(rendered.contents[c] for c in channels if c in rendered.contents)
-        email = rendered.contents.get(Channel.EMAIL)
-        message, subject = first.text, (email.subject if email else subject)
+        message, email_subject = rendered.headline(channels)
+        subject = email_subject if email_subject is not None else subject
     return NewNotification(
         recipient=request.recipient.to_domain(),
         message=message,
@@ -239,18 +238,28 @@ def _new_notification(request: NotificationRequest) -> NewNotification:
     )
 
 
+# What a request, or one item of a batch, answers for the failures that can befall an accepted body:
+# one code and one wording, used by the error handlers below and by the batch route.
+FAILURE_CODES: dict[type[Exception], str] = {
+    IdempotencyKeyReused: "idempotency_key_reused",
+    IdempotencyKeyInFlight: "idempotency_key_in_flight",
+    DependencyUnavailable: "service_unavailable",
+}
+
+
+def _failure_message(exc: Exception) -> str:
+    if isinstance(exc, DependencyUnavailable):
+        return f"{exc.dependency} is unavailable; try again shortly"
+    return str(exc)
+
+
 def _item_error(exc: Exception) -> ErrorBody:
     """A batch item's failure, worded as the single POST's error handlers word it."""
-    if isinstance(exc, IdempotencyKeyReused):
-        return ErrorBody(error="idempotency_key_reused", message=str(exc))
-    if isinstance(exc, IdempotencyKeyInFlight):
-        return ErrorBody(error="idempotency_key_in_flight", message=str(exc))
-    if isinstance(exc, DependencyUnavailable):
-        return ErrorBody(
-            error="service_unavailable", message=f"{exc.dependency} is unavailable; try again shortly"
-        )
-    logger.error("unexpected batch item failure", extra={"error": type(exc).__name__})
-    return ErrorBody(error="internal_error", message="unexpected error")
+    code = next((c for kind, c in FAILURE_CODES.items() if isinstance(exc, kind)), None)
+    if code is None:
+        logger.error("unexpected batch item failure", extra={"error": type(exc).__name__})
+        return ErrorBody(error="internal_error", message="unexpected error")
+    return ErrorBody(error=code, message=_failure_message(exc))
 
 
 @app.get(
@@ -528,7 +537,10 @@ def invalid_key(exc: InvalidIdempotencyKey) -> Response[Any]:
 @on_error(IdempotencyKeyReused)
 def key_reused(exc: IdempotencyKeyReused) -> Response[Any]:
     return _error(
-        422, "idempotency_key_reused", str(exc), [FieldError(field="header.Idempotency-Key", reason=str(exc))]
+        422,
+        FAILURE_CODES[IdempotencyKeyReused],
+        _failure_message(exc),
+        [FieldError(field="header.Idempotency-Key", reason=str(exc))],
     )
 
 
@@ -536,8 +548,8 @@ def key_reused(exc: IdempotencyKeyReused) -> Response[Any]:
 def key_in_flight(exc: IdempotencyKeyInFlight) -> Response[Any]:
     return _error(
         409,
-        "idempotency_key_in_flight",
-        str(exc),
+        FAILURE_CODES[IdempotencyKeyInFlight],
+        _failure_message(exc),
         headers={"Retry-After": str(IN_FLIGHT_RETRY_AFTER_SECONDS)},
     )
 
@@ -547,8 +559,8 @@ def unavailable(exc: DependencyUnavailable) -> Response[Any]:
     logger.warning("dependency unavailable", extra={"dependency": exc.dependency, "detail": exc.detail})
     return _error(
         503,
-        "service_unavailable",
-        f"{exc.dependency} is unavailable; try again shortly",
+        FAILURE_CODES[DependencyUnavailable],
+        _failure_message(exc),
         headers={"Retry-After": str(exc.retry_after_seconds)},
     )
 

@@ -3,6 +3,7 @@ per-channel content when it is accepted (never at dispatch time)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -30,6 +31,13 @@ class Rendered:
     template: str
     version: int
     contents: dict[Channel, Content] = field(default_factory=dict)
+
+    def headline(self, channels: Sequence[Channel]) -> tuple[str, str | None]:
+        """The notification's own message and subject: the first requested channel's text (one
+        channel at least has a part, or rendering refused) and the email subject, if any."""
+        first = next(self.contents[c] for c in channels if c in self.contents)
+        email = self.contents.get(Channel.EMAIL)
+        return first.text, email.subject if email else None
 
 
 class TemplateNotFound(LookupError):

@@ -15,7 +15,6 @@ from notification_service.domain.template import (
     TemplateProblem,
 )
 from notification_service.ports import TemplateStore
-from notification_service.templating import check, render
 
 
 class TemplateService:
@@ -25,6 +24,8 @@ class TemplateService:
 
     def put(self, name: str, parts: dict[Channel, TemplatePart]) -> Template:
         """Raises TemplateProblem naming a part that does not parse; stores nothing then."""
+        from notification_service.templating import check  # Jinja2: only when templates are used
+
         check(parts)
         return self._store.put(name, parts, self._now())
 
@@ -42,4 +43,6 @@ class TemplateService:
             template = self._store.get(name)
         except TemplateNotFound:
             raise TemplateProblem("template", f"no template named {name!r}") from None
+        from notification_service.templating import render  # Jinja2: only when templates are used
+
         return render(template, channels, variables or {})
