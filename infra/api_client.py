@@ -4,12 +4,19 @@ deployment with --api-url)."""
 from __future__ import annotations
 
 import json
+import os
 import urllib.error
 import urllib.parse
 import urllib.request
 from typing import Any
 
 DEFAULT_API_URL = "http://localhost:8000"
+API_KEY_VARIABLE = "NOTIFYCTL_API_KEY"  # sent as X-API-Key when set (or given as --api-key)
+
+
+def _api_key() -> dict[str, str]:
+    key = os.environ.get(API_KEY_VARIABLE, "").strip()
+    return {"X-API-Key": key} if key else {}
 
 
 class ApiError(RuntimeError):
@@ -33,7 +40,7 @@ def call(
     if query:
         url += "?" + urllib.parse.urlencode(query)
     data = json.dumps(body).encode() if body is not None else (b"" if method in {"POST", "PUT"} else None)
-    all_headers = {"Content-Type": "application/json", **(headers or {})}
+    all_headers = {"Content-Type": "application/json", **_api_key(), **(headers or {})}
     request = urllib.request.Request(url, method=method, data=data, headers=all_headers)  # noqa: S310
     try:
         with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - http(s) checked above

@@ -18,6 +18,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 from dotenv import load_dotenv
+from notification_service.domain.api_keys import InvalidApiKeyEntry, new_key, parse_entries
 
 from infra import client_commands, dead_letters, logs_command
 from infra.emulator import emulator_url, start_emulator
@@ -67,6 +68,9 @@ def main(argv: list[str] | None = None) -> int:
         help="run scheduled functions (the sweeper) this often instead of their template rate",
     )
 
+    keys = commands.add_parser("keys", help="make an API key: the key for the client, the entry for API_KEYS")
+    keys.add_argument("action", choices=["new"])
+    keys.add_argument("name", help="who the key is for (1-64 of A-Z a-z 0-9 _ . -): it owns what it sends")
     sinks = commands.add_parser("sinks", help="list what the local peers (notifyctl local --sinks) received")
     sinks.add_argument("--channel", choices=["email", "sms", "telegram"])
     sinks.add_argument("--json", action="store_true", help="one JSON object per line")
@@ -111,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_invoke(args.function, args.event, args.stack_name)
     if args.command == "bench":
         return run_bench(args)
+    if args.command == "keys":
+        return run_keys(args.name)
     if args.command == "sinks":
         return list_sinks(args.inbox, args.channel, as_json=args.json)
     if args.command == "dlq":
@@ -147,6 +153,29 @@ def _wait_for_signal() -> None:
     stop.wait()
 
 
+def _auth_line(api_keys: str) -> str:
+    names = [entry.name for entry in parse_entries(api_keys)]
+    if names:
+        return f"  auth       X-API-Key required; keys: {', '.join(names)}"
+    return (
+        "  auth       *** OFF *** API_KEYS is unset: ANY caller can send, read and cancel notifications.\n"
+        "             Turn it on: notifyctl keys new NAME, then API_KEYS=<entry> in .env"
+    )
+
+
+def run_keys(name: str) -> int:
+    try:
+        key, entry = new_key(name)
+    except InvalidApiKeyEntry as exc:
+        print(f"notifyctl keys: {exc}", file=sys.stderr)
+        return 2
+    print(f"key    {key}")
+    print("       the client sends it as X-API-Key (notifyctl reads NOTIFYCTL_API_KEY); shown once, not kept")
+    print(f"entry  {entry}")
+    print("       append it to API_KEYS (comma-separated name:sha256 entries) in .env")
+    return 0
+
+
 def run_local(config: LocalStackConfig) -> int:
     try:
         stack = LocalStack(config).start()
@@ -170,6 +199,7 @@ def run_local(config: LocalStackConfig) -> int:
             f"  sinks      smtp 127.0.0.1:{stack.sinks.smtp.port} · twilio {stack.sinks.twilio.base_url}"
             f" · telegram {stack.sinks.telegram.base_url}   (`notifyctl sinks` lists what they received)"
         )
+    lines.append(_auth_line(stack.environment.get("API_KEYS", "")))
     failing = stack.environment.get("MOCK_FAIL_CHANNELS")
     if failing:
         lines.append(f"  mock channels failing on purpose: {failing}")

@@ -57,9 +57,23 @@ def add(commands: Any) -> None:
     for sub in chosen:
         sub.add_argument("--api-url", default=api_url, help=f"default NOTIFYCTL_API_URL or {api_url}")
         sub.add_argument("--json", action="store_true", help="the API's JSON")
+        sub.add_argument("--api-key", help=f"sent as X-API-Key (default {api_client.API_KEY_VARIABLE})")
 
 
 def run(args: argparse.Namespace) -> int:
+    saved = os.environ.get(api_client.API_KEY_VARIABLE)
+    if args.api_key:
+        os.environ[api_client.API_KEY_VARIABLE] = args.api_key
+    try:
+        return _run(args)
+    finally:
+        if saved is None:
+            os.environ.pop(api_client.API_KEY_VARIABLE, None)
+        else:
+            os.environ[api_client.API_KEY_VARIABLE] = saved
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         shown = _call(args)
     except api_client.ApiError as exc:

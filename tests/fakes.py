@@ -96,6 +96,12 @@ class FakeRepository:
         except KeyError:
             raise NotificationNotFound(notification_id) from None
 
+    def get_owned(self, notification_id: str, owner: str) -> Notification:
+        found = self.get(notification_id)
+        if found.owner != owner:
+            raise NotificationNotFound(notification_id)
+        return found
+
     def claim_round(
         self, notification_id: str, round_no: int, owner: str, now: datetime, lease_until: datetime
     ) -> Notification:
@@ -215,7 +221,8 @@ class FakeRepository:
             (
                 n
                 for n in self.items.values()
-                if (query.status is None or n.status is query.status)
+                if n.owner == query.owner
+                and (query.status is None or n.status is query.status)
                 and (query.channel is None or query.channel in n.channels)
             ),
             key=lambda n: (n.created_at, n.id),
@@ -229,8 +236,8 @@ class FakeRepository:
         page = matching[: query.limit]
         return Page(page, page[-1].id if len(matching) > query.limit else None)
 
-    def cancel(self, notification_id: str, reason: str, now: datetime) -> Notification:
-        current = self.get(notification_id)
+    def cancel(self, notification_id: str, owner: str, reason: str, now: datetime) -> Notification:
+        current = self.get_owned(notification_id, owner)
         if current.status not in CANCELLABLE:
             raise TransitionRefused("cancel", notification_id, current.status)
         cancelled = current.with_changes(
@@ -239,8 +246,8 @@ class FakeRepository:
         self._store(cancelled)
         return cancelled
 
-    def retry(self, notification_id: str, now: datetime, sweep_due: datetime) -> Notification:
-        current = self.get(notification_id)
+    def retry(self, notification_id: str, owner: str, now: datetime, sweep_due: datetime) -> Notification:
+        current = self.get_owned(notification_id, owner)
         if current.status not in RETRYABLE:
             raise TransitionRefused("retry", notification_id, current.status)
         retried = current.with_changes(

@@ -14,13 +14,16 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
 )
+from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from notification_service.bootstrap import ApiDependencies, build_api
 from notification_service.correlation import HEADER as CORRELATION_HEADER
 from notification_service.correlation import correlation_id_from
+from notification_service.domain.api_keys import HEADER as API_KEY_HEADER
 from notification_service.domain.lifecycle import TransitionRefused
 from notification_service.domain.model import Channel, Status
+from notification_service.domain.recipient import Recipient
 from notification_service.domain.template import TemplateNotFound, TemplateProblem
 from notification_service.errors import (
     DependencyUnavailable,
@@ -29,7 +32,9 @@ from notification_service.errors import (
     InvalidCursor,
     InvalidIdempotencyKey,
     NotificationNotFound,
+    RateLimited,
 )
+from notification_service.http.auth import Unauthorized, caller_of
 from notification_service.http.errors import field_errors, validation_error
 from notification_service.http.schemas import (
     MAX_BATCH,
@@ -68,12 +73,25 @@ BATCH_PATH = "/api/v1/notifications/batch"
 logger = Logger()
 tracer = Tracer()
 app = APIGatewayRestResolver(enable_validation=True)
+SECURITY_SCHEMES: dict[str, Any] = {
+    "apiKey": APIKey.model_validate({"name": API_KEY_HEADER, "in": APIKeyIn.header})
+}
 app.enable_swagger(
     path="/docs",
     title="Notification Service",
     version=API_VERSION,
-    description="Accepts notifications and delivers them over email, SMS and Telegram with fallback.",
+    description="Accepts notifications and delivers them over email, SMS and Telegram with fallback. "
+    f"Every /api/v1 route asks for an `{API_KEY_HEADER}` header (401 without a valid one); a key "
+    "sees only the notifications it created.",
+    security_schemes=SECURITY_SCHEMES,
 )
+KEYED: list[dict[str, list[str]]] = [{"apiKey": []}]  # the routes that ask for X-API-Key
+UNAUTHORIZED: dict[int, Any] = {
+    401: {
+        "description": f"No {API_KEY_HEADER}, or not a known one",
+        "content": {"application/json": {"model": ErrorBody}},
+    }
+}
 dependencies: Lazy[ApiDependencies] = Lazy(build_api)
 
 
@@ -100,10 +118,12 @@ def _error(
 # -- routes -----------------------------------------------------------------------------------------
 @app.post(
     "/api/v1/notifications",
+    security=KEYED,
     status_code=HTTPStatus.ACCEPTED,
     summary="Accept a notification for delivery",
     tags=["notifications"],
     responses={
+        **UNAUTHORIZED,
         202: {
             "description": "Stored and queued",
             "content": {"application/json": {"model": AcceptedNotification}},
@@ -139,6 +159,7 @@ def create_notification(
         ),
     ] = None,
 ) -> Response[AcceptedNotification]:
+    limits = _rate_limit([request.recipient.to_domain()])
     receipt = dependencies.get().notifications.accept(
         _new_notification(request),
         correlation_id=app.context["correlation_id"],
@@ -153,7 +174,7 @@ def create_notification(
             "recipient": request.recipient.to_domain().masked(),
         },
     )
-    headers = {"Location": f"/api/v1/notifications/{receipt.id}"}
+    headers = {"Location": f"/api/v1/notifications/{receipt.id}", **limits}
     if receipt.replayed:
         headers["Idempotency-Replayed"] = "true"
     body = AcceptedNotification(id=receipt.id, status=receipt.status, created_at=receipt.created_at)
@@ -162,9 +183,11 @@ def create_notification(
 
 @app.post(
     BATCH_PATH,
+    security=KEYED,
     summary=f"Accept up to {MAX_BATCH} notifications at once",
     tags=["notifications"],
     responses={
+        **UNAUTHORIZED,
         202: {"description": "All accepted", "content": {"application/json": {"model": BatchResponse}}},
         207: {
             "description": "Some not accepted: each item says why (its `error` is as a single POST's)",
@@ -196,6 +219,8 @@ def create_batch(request: BatchRequest) -> Response[BatchResponse]:
             results[number] = BatchItemResult(index=number, error=validation_error(details))
             continue
         valid.append((number, BatchItem(new, item.idempotency_key, payload)))
+    # the valid items count, together: a batch over a limit is refused whole (nothing accepted)
+    limits = _rate_limit([item.new.recipient for _, item in valid], cost=len(valid)) if valid else {}
     answers = dependencies.get().notifications.accept_many(
         [item for _, item in valid], correlation_id=app.context["correlation_id"]
     )
@@ -210,7 +235,32 @@ def create_batch(request: BatchRequest) -> Response[BatchResponse]:
     rejected = sum(1 for item in items if item.error is not None)
     logger.info("batch accepted", extra={"accepted": len(items) - rejected, "rejected": rejected})
     body = BatchResponse(accepted=len(items) - rejected, rejected=rejected, items=items)
-    return Response(207 if rejected else HTTPStatus.ACCEPTED, content_types.APPLICATION_JSON, body)
+    return Response(
+        207 if rejected else HTTPStatus.ACCEPTED, content_types.APPLICATION_JSON, body, headers=limits
+    )
+
+
+def _rate_limit(recipients: list[Recipient], cost: int = 1) -> dict[str, str]:
+    """Count this request against the caller's and its recipients' limits: the RateLimit-* headers
+    to answer with, or RateLimited (429). The cache being down lets requests through, loudly: a cache
+    outage must not stop notifications."""
+    limiter = dependencies.get().rate_limiter
+    if limiter is None:
+        return {}
+    addresses = [address for recipient in recipients for address in recipient.addresses()]
+    try:
+        decision = limiter.acquire(_caller(), addresses, cost=cost)
+    except DependencyUnavailable as exc:
+        logger.warning("rate limits not checked: the cache is unavailable", extra={"detail": exc.detail})
+        return {}
+    if not decision.allowed:
+        raise RateLimited(decision)
+    return decision.headers()
+
+
+def _caller() -> str:
+    """The API key's name (see notification_service.http.auth), set before routing."""
+    return str(app.context["caller"])
 
 
 def _new_notification(request: NotificationRequest) -> NewNotification:
@@ -227,6 +277,7 @@ def _new_notification(request: NotificationRequest) -> NewNotification:
         message, email_subject = rendered.headline(channels)
         subject = email_subject if email_subject is not None else subject
     return NewNotification(
+        owner=_caller(),
         recipient=request.recipient.to_domain(),
         message=message,
         channels=channels,
@@ -264,23 +315,27 @@ def _item_error(exc: Exception) -> ErrorBody:
 
 @app.get(
     "/api/v1/notifications/<notification_id>",
+    security=KEYED,
     summary="A notification's status and attempt history",
     tags=["notifications"],
     responses={
+        **UNAUTHORIZED,
         200: {"description": "Found", "content": {"application/json": {"model": NotificationView}}},
         404: {"description": "Unknown id", "content": {"application/json": {"model": ErrorBody}}},
         422: {"description": "Invalid id", "content": {"application/json": {"model": ErrorBody}}},
     },
 )
 def get_notification(notification_id: Annotated[str, Path(max_length=64)]) -> NotificationView:
-    return NotificationView.of(dependencies.get().notifications.get(notification_id))
+    return NotificationView.of(dependencies.get().notifications.get(notification_id, _caller()))
 
 
 @app.get(
     "/api/v1/notifications",
+    security=KEYED,
     summary="List notifications, newest first",
     tags=["notifications"],
     responses={
+        **UNAUTHORIZED,
         200: {"description": "A page", "content": {"application/json": {"model": NotificationPage}}},
         400: {"description": "Unknown cursor", "content": {"application/json": {"model": ErrorBody}}},
         422: {
@@ -300,16 +355,18 @@ def list_notifications(
     ] = None,
 ) -> NotificationPage:
     page = dependencies.get().notifications.list(
-        ListQuery(status=status, channel=channel, limit=limit, cursor=cursor)
+        ListQuery(owner=_caller(), status=status, channel=channel, limit=limit, cursor=cursor)
     )
     return NotificationPage(items=[NotificationView.of(n) for n in page.items], next_cursor=page.next_cursor)
 
 
 @app.post(
     "/api/v1/notifications/<notification_id>/cancel",
+    security=KEYED,
     summary="Cancel a notification that has not been delivered",
     tags=["notifications"],
     responses={
+        **UNAUTHORIZED,
         200: {"description": "Cancelled", "content": {"application/json": {"model": NotificationView}}},
         404: {"description": "Unknown id", "content": {"application/json": {"model": ErrorBody}}},
         409: {
@@ -319,16 +376,18 @@ def list_notifications(
     },
 )
 def cancel_notification(notification_id: Annotated[str, Path(max_length=64)]) -> NotificationView:
-    cancelled = dependencies.get().notifications.cancel(notification_id)
+    cancelled = dependencies.get().notifications.cancel(notification_id, _caller())
     logger.info("notification cancelled", extra={"notification_id": notification_id})
     return NotificationView.of(cancelled)
 
 
 @app.post(
     "/api/v1/notifications/<notification_id>/retry",
+    security=KEYED,
     summary="Give a failed notification fresh rounds",
     tags=["notifications"],
     responses={
+        **UNAUTHORIZED,
         202: {"description": "Queued again", "content": {"application/json": {"model": NotificationView}}},
         404: {"description": "Unknown id", "content": {"application/json": {"model": ErrorBody}}},
         409: {"description": "Not failed", "content": {"application/json": {"model": ErrorBody}}},
@@ -339,14 +398,14 @@ def cancel_notification(notification_id: Annotated[str, Path(max_length=64)]) ->
     },
 )
 def retry_notification(notification_id: Annotated[str, Path(max_length=64)]) -> Response[NotificationView]:
-    retried = dependencies.get().notifications.retry(notification_id)
+    retried = dependencies.get().notifications.retry(notification_id, _caller())
     logger.info(
         "notification retried", extra={"notification_id": notification_id, "round": retried.round + 1}
     )
     return Response(HTTPStatus.ACCEPTED, content_types.APPLICATION_JSON, NotificationView.of(retried))
 
 
-TEMPLATE_RESPONSES: dict[int, Any] = {
+TEMPLATE_RESPONSES: dict[int, Any] = UNAUTHORIZED | {
     404: {"description": "Unknown template", "content": {"application/json": {"model": ErrorBody}}},
     422: {"description": "Invalid name or part", "content": {"application/json": {"model": ErrorBody}}},
 }
@@ -362,6 +421,7 @@ def _templates() -> TemplateService:
 
 @app.put(
     "/api/v1/templates/<name>",
+    security=KEYED,
     summary="Create or replace a template (its version goes up by one)",
     tags=["templates"],
     responses={200: {"description": "Stored", "content": {"application/json": {"model": TemplateView}}}}
@@ -375,6 +435,7 @@ def put_template(name: TemplateName, template: TemplateRequest) -> TemplateView:
 
 @app.get(
     "/api/v1/templates/<name>",
+    security=KEYED,
     summary="A template",
     tags=["templates"],
     responses={200: {"description": "Found", "content": {"application/json": {"model": TemplateView}}}}
@@ -386,6 +447,7 @@ def get_template(name: TemplateName) -> TemplateView:
 
 @app.delete(
     "/api/v1/templates/<name>",
+    security=KEYED,
     summary="Delete a template (notifications made from it keep their rendered content)",
     tags=["templates"],
     responses={204: {"description": "Deleted"}} | TEMPLATE_RESPONSES,
@@ -397,10 +459,12 @@ def delete_template(name: TemplateName) -> Response[str]:
 
 @app.get(
     "/api/v1/templates",
+    security=KEYED,
     summary="Every template, by name",
     tags=["templates"],
     responses={
-        200: {"description": "The templates", "content": {"application/json": {"model": TemplateList}}}
+        **UNAUTHORIZED,
+        200: {"description": "The templates", "content": {"application/json": {"model": TemplateList}}},
     },
 )
 def list_templates() -> TemplateList:
@@ -457,7 +521,9 @@ def openapi_json() -> Response[str]:
     return Response(
         200,
         content_types.APPLICATION_JSON,
-        app.get_openapi_json_schema(title="Notification Service", version=API_VERSION),
+        app.get_openapi_json_schema(
+            title="Notification Service", version=API_VERSION, security_schemes=SECURITY_SCHEMES
+        ),
     )
 
 
@@ -554,6 +620,20 @@ def key_in_flight(exc: IdempotencyKeyInFlight) -> Response[Any]:
     )
 
 
+@on_error(RateLimited)
+def rate_limited(exc: RateLimited) -> Response[Any]:
+    decision = exc.decision
+    field = f"header.{API_KEY_HEADER}" if decision.refused_by == "api_key" else "recipient"
+    logger.info("request refused by a rate limit", extra={"limit": decision.refused_by})
+    return _error(
+        429,
+        "rate_limited",
+        str(exc),
+        [FieldError(field=field, reason=f"more than {decision.limit} allowed")],
+        headers=decision.headers(),
+    )
+
+
 @on_error(DependencyUnavailable)
 def unavailable(exc: DependencyUnavailable) -> Response[Any]:
     logger.warning("dependency unavailable", extra={"dependency": exc.dependency, "detail": exc.detail})
@@ -588,21 +668,42 @@ def _content_type(event: dict[str, Any]) -> str:
     return next((str(v) for k, v in headers.items() if k.lower() == "content-type"), "")
 
 
-def _refused_before_routing(event: dict[str, Any], limit: int) -> tuple[int, ErrorBody] | None:
+Refusal = tuple[int, ErrorBody, dict[str, list[str]]]
+
+
+def _unauthorized(refused: Unauthorized) -> Refusal:
+    logger.info("request refused: no valid API key", extra={"reason": refused.reason})
+    body = ErrorBody(
+        error="unauthorized",
+        message=f"send a valid API key in the {API_KEY_HEADER} header",
+        details=[FieldError(field=f"header.{API_KEY_HEADER}", reason=refused.reason)],
+    )
+    return 401, body, {"WWW-Authenticate": [f'ApiKey header="{API_KEY_HEADER}"']}
+
+
+def _refused_before_routing(event: dict[str, Any], limit: int) -> Refusal | None:
     """What is answered before routing, because validation would otherwise parse the body first:
     a body over the limit (413), or one that is not JSON (415; powertools would parse a form)."""
     if _body_size(event) > limit:
-        return 413, ErrorBody(
-            error="payload_too_large",
-            message=f"the body must be at most {limit} bytes",
-            details=[FieldError(field="body", reason=f"larger than {limit} bytes")],
+        return (
+            413,
+            ErrorBody(
+                error="payload_too_large",
+                message=f"the body must be at most {limit} bytes",
+                details=[FieldError(field="body", reason=f"larger than {limit} bytes")],
+            ),
+            {},
         )
     content_type = _content_type(event).strip().lower()
     if event.get("body") and content_type and not content_type.startswith(content_types.APPLICATION_JSON):
-        return 415, ErrorBody(
-            error="unsupported_media_type",
-            message="send the body as JSON with Content-Type: application/json",
-            details=[FieldError(field="header.Content-Type", reason="must be application/json")],
+        return (
+            415,
+            ErrorBody(
+                error="unsupported_media_type",
+                message="send the body as JSON with Content-Type: application/json",
+                details=[FieldError(field="header.Content-Type", reason="must be application/json")],
+            ),
+            {},
         )
     return None
 
@@ -615,18 +716,22 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     cast(Any, app).append_context(correlation_id=correlation_id)
     deps = dependencies.get()
     deps.idempotency.register_lambda_context(context)
+    caller = caller_of(event, deps.settings.api_key_entries)
+    logger.append_keys(caller=caller if isinstance(caller, str) else None)
     is_batch = str(event.get("path", "")).rstrip("/").endswith(BATCH_PATH)
     limit = deps.settings.max_batch_body_bytes if is_batch else deps.settings.max_body_bytes
-    refused = _refused_before_routing(event, limit)
+    refused = _unauthorized(caller) if isinstance(caller, Unauthorized) else None
+    refused = refused or _refused_before_routing(event, limit)
     if refused is not None:
-        status, error = refused
+        status, error, extra_headers = refused
         result: dict[str, Any] = {
             "statusCode": status,
             "body": error.model_dump_json(),
             "isBase64Encoded": False,
-            "multiValueHeaders": {"Content-Type": [content_types.APPLICATION_JSON]},
+            "multiValueHeaders": {"Content-Type": [content_types.APPLICATION_JSON], **extra_headers},
         }
     else:
+        cast(Any, app).append_context(caller=caller)
         result = app.resolve(event, context)
     headers: dict[str, list[str]] = result.get("multiValueHeaders") or {}
     headers[CORRELATION_HEADER] = [correlation_id]

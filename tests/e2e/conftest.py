@@ -16,12 +16,20 @@ from typing import Any
 
 import boto3
 import pytest
+from notification_service.domain.api_keys import new_key
 
 from infra.emulator import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 STARTUP_DEADLINE_SECONDS = 120
 TERMINAL = {"sent", "partially_sent", "failed", "cancelled"}
+# Every e2e stack asks for API keys: requests carry KEY unless a test says otherwise; OTHER_KEY is a
+# second client, who must not see the first one's notifications.
+KEY, KEY_ENTRY = new_key("e2e")
+OTHER_KEY, OTHER_ENTRY = new_key("other")
+NO_KEY = ""
+# Rate limits are off but on the stack that tests them (the tests send many to one address).
+NO_LIMITS = {"RATE_LIMIT_PER_KEY_PER_SECOND": "0", "RATE_LIMIT_PER_RECIPIENT_PER_HOUR": "0"}
 
 
 class Answer:
@@ -44,7 +52,7 @@ class RunningStack:
         self.emulator_url = f"http://127.0.0.1:{self.emulator_port}"
         self.log_path = log_dir / f"{name}.log"
         environ = {k: v for k, v in os.environ.items() if k not in {"AWS_ENDPOINT_URL", "MOCK_FAIL_CHANNELS"}}
-        environ.update({"REDIS_URL": redis_url, **env})
+        environ.update({"REDIS_URL": redis_url, "API_KEYS": f"{KEY_ENTRY},{OTHER_ENTRY}", **NO_LIMITS, **env})
         self._log = self.log_path.open("w")
         self.process = subprocess.Popen(
             [
@@ -94,9 +102,15 @@ class RunningStack:
         body: Any = None,
         headers: dict[str, str] | None = None,
         raw: bytes | None = None,
+        key: str = KEY,
     ) -> Answer:
+        """`key` is sent as X-API-Key (NO_KEY: none)."""
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-        all_headers = {"Content-Type": "application/json", **(headers or {})}
+        all_headers = {
+            "Content-Type": "application/json",
+            **({"X-API-Key": key} if key else {}),
+            **(headers or {}),
+        }
         req = urllib.request.Request(self.base_url + path, data=data, method=method, headers=all_headers)
         try:
             with urllib.request.urlopen(req, timeout=30) as response:
@@ -104,8 +118,8 @@ class RunningStack:
         except urllib.error.HTTPError as error:
             return Answer(error.code, dict(error.headers), error.read())
 
-    def post(self, body: Any, headers: dict[str, str] | None = None) -> Answer:
-        return self.request("POST", "/api/v1/notifications", body, headers)
+    def post(self, body: Any, headers: dict[str, str] | None = None, key: str = KEY) -> Answer:
+        return self.request("POST", "/api/v1/notifications", body, headers, key=key)
 
     def wait_terminal(self, notification_id: str, timeout: float = 90) -> dict[str, Any]:
         """Poll the record until it is terminal (the deadline only guards against a hang)."""
@@ -171,6 +185,17 @@ def _stack(
 @pytest.fixture(scope="session")
 def stack(e2e_logs: Path, redis_url: str) -> Iterator[RunningStack]:
     yield from _stack("default", e2e_logs, redis_url, {})
+
+
+@pytest.fixture(scope="session")
+def limited_stack(e2e_logs: Path, redis_url: str) -> Iterator[RunningStack]:
+    """Rate limits low enough to reach: a burst of 3 per key (1 more per 10 s), 2 per recipient per hour."""
+    limits = {
+        "RATE_LIMIT_PER_KEY_PER_SECOND": "0.1",
+        "RATE_LIMIT_PER_KEY_BURST": "3",
+        "RATE_LIMIT_PER_RECIPIENT_PER_HOUR": "2",
+    }
+    yield from _stack("limited", e2e_logs, redis_url, limits)
 
 
 @pytest.fixture(scope="session")

@@ -29,6 +29,7 @@ def _stored_but_never_queued(stack: RunningStack, **extra: dict[str, str]) -> st
         "message": {"S": "left behind"},
         "channels": {"L": [{"S": "email"}]},
         "correlation_id": {"S": f"stuck-{nid}"},
+        "owner": {"S": "e2e"},  # the key the tests read with
         "round": {"N": "0"},
         "attempts": {"L": []},
         "sweeps": {"N": "0"},

@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 
 from infra import cli
-from tests.e2e.conftest import RunningStack
+from tests.e2e.conftest import KEY, RunningStack
 
 EMAIL_ONLY = {"recipient": "user@example.com", "message": "lifecycle", "channels": ["email"]}
 
 
 def notifyctl(stack: RunningStack, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     capsys.readouterr()
-    code = cli.main(["--env-file", "/nonexistent", *args, "--api-url", stack.base_url])
+    code = cli.main(["--env-file", "/nonexistent", *args, "--api-url", stack.base_url, "--api-key", KEY])
     captured = capsys.readouterr()
     return code, captured.out, captured.err
 

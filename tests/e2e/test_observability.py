@@ -11,7 +11,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from infra import cli
-from tests.e2e.conftest import RunningStack
+from tests.e2e.conftest import KEY, RunningStack
 
 
 def notifyctl(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
@@ -74,7 +74,7 @@ def test_logs_of_one_request_come_from_both_functions_in_order_and_only_theirs(
     assert code == 1
 
     # AND `notifyctl status` prints the timeline
-    code, timeline = notifyctl(capsys, "status", nid, "--api-url", stack.base_url)
+    code, timeline = notifyctl(capsys, "status", nid, "--api-url", stack.base_url, "--api-key", KEY)
     assert code == 0
     first, *attempts = timeline.splitlines()
     assert first.startswith(f"{nid}  sent")

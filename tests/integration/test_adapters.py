@@ -15,6 +15,7 @@ from notification_service.adapters.dynamodb_repository import DynamoDbNotificati
 from notification_service.adapters.dynamodb_templates import DynamoDbTemplateStore
 from notification_service.adapters.redis_idempotency import RedisIdempotency, redis_client
 from notification_service.adapters.sqs_queue import SqsDeliveryQueue
+from notification_service.domain.api_keys import ANONYMOUS
 from notification_service.domain.lifecycle import TransitionRefused
 from notification_service.domain.model import (
     Attempt,
@@ -395,13 +396,19 @@ def test_redis_down_is_a_dependency_error() -> None:
 def test_listing_is_newest_first_by_status_and_channel_with_an_opaque_cursor(
     repository: DynamoDbNotificationRepository,
 ) -> None:
-    # GIVEN 7 records, one per second; the odd ones failed on sms, the even ones sent on email
+    # GIVEN 7 records of alice, one per second (the odd ones failed on sms, the even ones sent on
+    # email), and one of bob in between
     made = []
     for n in range(7):
         at = T0 + timedelta(seconds=n)
         record = notification(
-            created_at=at, updated_at=at, channels=(Channel.SMS,) if n % 2 else (Channel.EMAIL,)
+            created_at=at,
+            updated_at=at,
+            channels=(Channel.SMS,) if n % 2 else (Channel.EMAIL,),
+            owner="alice",
         )
+        if n == 3:
+            repository.add(notification(created_at=at, updated_at=at, owner="bob"))
         repository.add(record)
         repository.claim_round(record.id, 1, "A", at, at + timedelta(seconds=60))
         status = Status.FAILED if n % 2 else Status.SENT
@@ -411,29 +418,39 @@ def test_listing_is_newest_first_by_status_and_channel_with_an_opaque_cursor(
     def everything(query: ListQuery) -> list[str]:
         ids, cursor = [], None
         while True:
-            page = repository.list_page(ListQuery(query.status, query.channel, query.limit, cursor))
+            page = repository.list_page(
+                ListQuery(query.owner, query.status, query.channel, query.limit, cursor)
+            )
             ids += [n.id for n in page.items]
             assert len(page.items) <= query.limit
             if page.next_cursor is None:
                 return ids
             cursor = page.next_cursor
 
-    mine = set(made)
-    assert [i for i in everything(ListQuery(limit=3)) if i in mine] == made[::-1]
-    assert [i for i in everything(ListQuery(Status.FAILED, limit=2)) if i in mine] == made[1::2][::-1]
-    assert [i for i in everything(ListQuery(channel=Channel.EMAIL, limit=2)) if i in mine] == made[0::2][::-1]
-    assert [i for i in everything(ListQuery(Status.SENT, Channel.SMS, limit=2)) if i in mine] == []
+    # THEN alice's lists hold exactly hers, newest first, page by page
+    assert everything(ListQuery("alice", limit=3)) == made[::-1]
+    assert everything(ListQuery("alice", Status.FAILED, limit=2)) == made[1::2][::-1]
+    assert everything(ListQuery("alice", channel=Channel.EMAIL, limit=2)) == made[0::2][::-1]
+    assert everything(ListQuery("alice", Status.SENT, Channel.SMS, limit=2)) == []
+    assert len(everything(ListQuery("bob", Status.PENDING))) == 1
     with pytest.raises(InvalidCursor):
-        repository.list_page(ListQuery(cursor="bm90LWEta2V5"))
+        repository.list_page(ListQuery("alice", cursor="bm90LWEta2V5"))
+    # AND a cursor of alice's is no cursor for bob
+    for wanted in [None, Status.FAILED]:
+        cursor = repository.list_page(ListQuery("alice", wanted, limit=1)).next_cursor
+        with pytest.raises(InvalidCursor):
+            repository.list_page(ListQuery("bob", wanted, cursor=cursor))
 
 
 def test_cancel_and_retry_are_conditional_on_the_status(repository: DynamoDbNotificationRepository) -> None:
-    pending = notification()
+    pending = notification(owner="alice")
     repository.add(pending)
-    cancelled = repository.cancel(pending.id, "cancelled by the client", T0)
+    with pytest.raises(NotificationNotFound):  # another owner's is unknown
+        repository.cancel(pending.id, "bob", "cancelled by bob", T0)
+    cancelled = repository.cancel(pending.id, "alice", "cancelled by the client", T0)
     assert (cancelled.status, cancelled.status_reason) == (Status.CANCELLED, "cancelled by the client")
     with pytest.raises(TransitionRefused) as refused:
-        repository.cancel(pending.id, "again", T0)
+        repository.cancel(pending.id, "alice", "again", T0)
     assert refused.value.status is Status.CANCELLED
     with pytest.raises(ClaimRejected):  # its message in flight can never claim it
         repository.claim_round(pending.id, 1, "A", T0, T0 + timedelta(seconds=60))
@@ -442,14 +459,16 @@ def test_cancel_and_retry_are_conditional_on_the_status(repository: DynamoDbNoti
     repository.add(failed)
     repository.claim_round(failed.id, 1, "A", T0, T0 + timedelta(seconds=60))
     repository.complete_round(failed.id, 1, "A", RoundResult(Status.FAILED, [], reason="all failed"), T0)
-    retried = repository.retry(failed.id, T0, T0 + timedelta(seconds=60))
+    with pytest.raises(NotificationNotFound):
+        repository.retry(failed.id, "bob", T0, T0 + timedelta(seconds=60))
+    retried = repository.retry(failed.id, ANONYMOUS, T0, T0 + timedelta(seconds=60))
     assert (retried.status, retried.status_reason, retried.rounds_before_retry) == (Status.RETRYING, None, 1)
     assert [c.id for c in repository.stuck(Status.RETRYING, T0 + timedelta(seconds=60), 10)] == [failed.id]
     assert repository.claim_round(failed.id, 2, "B", T0, T0 + timedelta(seconds=60)).lease_owner == "B"
     with pytest.raises(TransitionRefused):
-        repository.retry(failed.id, T0, T0)
+        repository.retry(failed.id, ANONYMOUS, T0, T0)
     with pytest.raises(NotificationNotFound):
-        repository.cancel("missing", "x", T0)
+        repository.cancel("missing", ANONYMOUS, "x", T0)
 
 
 def test_a_scheduled_record_is_claimed_only_once_due(repository: DynamoDbNotificationRepository) -> None:
@@ -529,3 +548,24 @@ def test_a_notification_keeps_its_rendered_contents(repository: DynamoDbNotifica
     made = notification(contents=contents, template="welcome", template_version=4, routing=Routing.ALL)
     repository.add(made)
     assert repository.get(made.id) == made
+
+
+def test_a_record_from_before_owners_belongs_to_the_anonymous_caller(
+    repository: DynamoDbNotificationRepository, settings: Settings
+) -> None:
+    # GIVEN a record stored without an owner attribute (as before API keys)
+    legacy = notification()
+    repository.add(legacy)
+    dynamodb_client(settings.aws_endpoint_url).update_item(
+        TableName=settings.table_name,
+        Key={"pk": {"S": f"NOTIFICATION#{legacy.id}"}, "sk": {"S": "NOTIFICATION"}},
+        UpdateExpression="REMOVE #owner",
+        ExpressionAttributeNames={"#owner": "owner"},
+    )
+    # THEN it reads as ANONYMOUS's, and only the anonymous caller may cancel it
+    assert repository.get_owned(legacy.id, ANONYMOUS).owner == ANONYMOUS
+    with pytest.raises(NotificationNotFound):
+        repository.get_owned(legacy.id, "alice")
+    with pytest.raises(NotificationNotFound):
+        repository.cancel(legacy.id, "alice", "x", T0)
+    assert repository.cancel(legacy.id, ANONYMOUS, "x", T0).status is Status.CANCELLED

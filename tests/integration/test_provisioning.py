@@ -34,7 +34,11 @@ def test_functions_are_read_from_the_template(template: sam_template.SamTemplate
         True,
     )
     api = template.function("ApiFunction")
-    assert {(r.path, r.method) for r in api.api_routes} == {("/", "ANY"), ("/{proxy+}", "ANY")}
+    assert {(r.path, r.method) for r in api.api_routes} == {
+        ("/", "ANY"),
+        ("/{proxy+}", "ANY"),
+        *[(path, "GET") for path in ("/health", "/ready", "/docs", "/openapi.json")],
+    }
     assert api.environment["TABLE_NAME"] == {"Ref": "NotificationsTable"}
     sweeper = template.function("SweeperFunction")
     (schedule,) = sweeper.schedules

@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from notification_service.domain.api_keys import ANONYMOUS
 from notification_service.domain.lifecycle import TransitionRefused, why_not
 from notification_service.domain.model import Channel, Notification, Status
 from notification_service.domain.recipient import Recipient
@@ -157,7 +158,7 @@ def test_a_cancelled_notification_is_never_claimed_by_its_message_in_flight() ->
     fakes = ApiFakes()
     repo, queue = fakes.repository, fakes.queue
     stored(fakes, "n1", Status.PENDING)
-    repo.cancel("n1", "cancelled by the client", fakes.clock())
+    repo.cancel("n1", ANONYMOUS, "cancelled by the client", fakes.clock())
     email = FakeProvider(Channel.EMAIL)
     service = DispatchService(
         repo, queue, {Channel.EMAIL: email}, RetryPolicy(3, 2), fakes.clock, "w", timedelta(seconds=60)
@@ -218,7 +219,7 @@ def test_a_retried_notification_gets_fresh_rounds_and_its_permanent_failures_are
     assert len(email.sent) == 1  # skipped in rounds 2 and 3
 
     # WHEN it is retried and email works now
-    NotificationService(repo, queue, fakes.idempotency, fakes.clock).retry("n1")
+    NotificationService(repo, queue, fakes.idempotency, fakes.clock).retry("n1", ANONYMOUS)
     email.script = []
     email.sent.clear()
     outcome = asyncio.run(service.dispatch(DeliveryMessage("n1", 4, "corr-n1")))

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from notification_service.clock import isoformat
+from notification_service.domain.api_keys import ANONYMOUS
 from notification_service.domain.model import Channel, Status
 from notification_service.domain.recipient import Recipient
 from notification_service.errors import (
@@ -157,7 +158,7 @@ def test_get_returns_the_record(world: World) -> None:
     service = world.service()
     receipt = service.accept(NEW, "corr-1")
 
-    record = service.get(receipt.id)
+    record = service.get(receipt.id, ANONYMOUS)
 
     assert record.id == receipt.id
     assert record.message == NEW.message
@@ -165,7 +166,7 @@ def test_get_returns_the_record(world: World) -> None:
 
 def test_get_unknown_id_raises_not_found(world: World) -> None:
     with pytest.raises(NotificationNotFound) as caught:
-        world.service().get("nope")
+        world.service().get("nope", ANONYMOUS)
     assert caught.value.notification_id == "nope"
 
 

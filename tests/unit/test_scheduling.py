@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from notification_service.domain.api_keys import ANONYMOUS
 from notification_service.domain.model import Channel, Status
 from notification_service.domain.recipient import Recipient
 from notification_service.domain.retry_policy import RetryPolicy
@@ -117,7 +118,7 @@ def test_a_cancelled_scheduled_notification_is_never_sent() -> None:
     world = World()
     receipt = world.notifications.accept(new(timedelta(minutes=20), world.fakes), "corr")
 
-    world.notifications.cancel(receipt.id)
+    world.notifications.cancel(receipt.id, ANONYMOUS)
     outcome, _ = world.deliver_next()
 
     assert outcome is DispatchOutcome.DROPPED

@@ -21,6 +21,7 @@ from notification_service.adapters.redis_delivery_ledger import RedisDeliveryLed
 from notification_service.adapters.redis_idempotency import RedisIdempotency, redis_client
 from notification_service.adapters.redis_metrics import RedisMetrics
 from notification_service.adapters.redis_provider_health import RedisProviderHealth
+from notification_service.adapters.redis_rate_limiter import RedisRateLimiter
 from notification_service.adapters.secrets import with_parameter_store_secrets
 from notification_service.adapters.sqs_queue import SqsDeliveryQueue
 from notification_service.clock import utc_now
@@ -34,6 +35,7 @@ from notification_service.ports import (
     NotificationRepository,
     Provider,
     ProviderHealth,
+    RateLimiter,
     StuckRecords,
     TemplateStore,
 )
@@ -54,6 +56,7 @@ class ApiDependencies:
     provider_health: ProviderHealth | None = None
     templates: TemplateService | None = None
     metrics: MetricsExposition | None = None  # what GET /metrics exposes
+    rate_limiter: RateLimiter | None = None  # None: no limits
 
 
 def _repository(settings: Settings) -> DynamoDbNotificationRepository:
@@ -77,6 +80,7 @@ def build_api(
     idempotency: IdempotencyGuard | None = None,
     provider_health: ProviderHealth | None = None,
     templates: TemplateStore | None = None,
+    rate_limiter: RateLimiter | None = None,
     now: Callable[[], datetime] = utc_now,
 ) -> ApiDependencies:
     settings = settings or load_settings()
@@ -85,7 +89,7 @@ def build_api(
     cache = redis_client(settings.redis_url)
     shared_metrics = RedisMetrics(cache, key=f"metrics:{settings.table_name}")
     idempotency = idempotency or RedisIdempotency(
-        cache, settings.idempotency_ttl_seconds, scope="api.accept-notification"
+        cache, settings.idempotency_ttl_seconds, scope=f"api.accept-notification.{settings.table_name}"
     )
     return ApiDependencies(
         settings=settings,
@@ -102,6 +106,8 @@ def build_api(
         health_checks={"dynamodb": repository, "sqs": queue, "redis": idempotency},
         provider_health=provider_health or RedisProviderHealth(cache),
         metrics=shared_metrics,
+        rate_limiter=rate_limiter
+        or RedisRateLimiter(cache, settings.rate_limits, prefix=f"ratelimit:{settings.table_name}"),
         templates=TemplateService(
             templates
             or DynamoDbTemplateStore(dynamodb_client(settings.aws_endpoint_url), settings.table_name),

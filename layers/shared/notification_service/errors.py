@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from notification_service.domain.rate_limit import RateDecision
+
 
 class NotificationNotFound(LookupError):
     def __init__(self, notification_id: str) -> None:
@@ -37,3 +42,12 @@ class ConfigurationError(RuntimeError):
 
 class InvalidCursor(ValueError):
     """A list cursor that this service did not hand out."""
+
+
+class RateLimited(RuntimeError):
+    """A rate limit refuses the request; `decision` says which, and when to come back."""
+
+    def __init__(self, decision: RateDecision) -> None:
+        which = "this API key" if decision.refused_by == "api_key" else "this recipient"
+        super().__init__(f"too many notifications for {which}; retry after {decision.retry_after_seconds} s")
+        self.decision = decision

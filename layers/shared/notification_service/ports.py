@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 from notification_service.domain.delivery import Commit, OutgoingMessage, ProviderAnswer, no_commit
 from notification_service.domain.model import Attempt, Channel, Notification, Status
+from notification_service.domain.rate_limit import RateDecision
 from notification_service.domain.sweep import SweepCandidate
 from notification_service.domain.template import Template, TemplatePart
 
@@ -74,6 +75,7 @@ class RecordCloser(Protocol):
 
 @dataclass(frozen=True)
 class ListQuery:
+    owner: str  # the API key's name: only its notifications are listed
     status: Status | None = None
     channel: Channel | None = None  # among the notification's channels
     limit: int = 50
@@ -97,6 +99,10 @@ class NotificationRepository(RecordCloser, Protocol):
 
     def get(self, notification_id: str) -> Notification:
         """Raises NotificationNotFound."""
+        ...
+
+    def get_owned(self, notification_id: str, owner: str) -> Notification:
+        """`get`, but another owner's notification raises NotificationNotFound too."""
         ...
 
     def claim_round(
@@ -138,13 +144,14 @@ class NotificationRepository(RecordCloser, Protocol):
         """Newest first, from an index (never a scan). Raises InvalidCursor."""
         ...
 
-    def cancel(self, notification_id: str, reason: str, now: datetime) -> Notification:
-        """Cancel it while it is cancellable. Raises TransitionRefused or NotificationNotFound."""
+    def cancel(self, notification_id: str, owner: str, reason: str, now: datetime) -> Notification:
+        """Cancel it while it is cancellable. Raises TransitionRefused, or NotificationNotFound (also
+        for another owner's)."""
         ...
 
-    def retry(self, notification_id: str, now: datetime, sweep_due: datetime) -> Notification:
+    def retry(self, notification_id: str, owner: str, now: datetime, sweep_due: datetime) -> Notification:
         """Give a failed notification fresh rounds (status `retrying`, due now). Raises
-        TransitionRefused or NotificationNotFound."""
+        TransitionRefused, or NotificationNotFound (also for another owner's)."""
         ...
 
     def check(self) -> None:
@@ -257,4 +264,12 @@ class Metrics(Protocol):
 class MetricsExposition(Protocol):
     def exposition(self) -> str:
         """Every metric in the Prometheus text format. Raises DependencyUnavailable."""
+        ...
+
+
+class RateLimiter(Protocol):
+    def acquire(
+        self, api_key: str, recipients: Sequence[str], now_ms: int | None = None, *, cost: int | None = None
+    ) -> RateDecision:
+        """Count the call and allow it, or refuse it without counting. Raises DependencyUnavailable."""
         ...

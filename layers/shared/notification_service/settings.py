@@ -9,7 +9,9 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from notification_service.domain.api_keys import ApiKeyEntry, InvalidApiKeyEntry, parse_entries
 from notification_service.domain.model import Channel
+from notification_service.domain.rate_limit import RateLimits
 from notification_service.domain.retry_policy import RetryPolicy
 from notification_service.domain.sweep import SweepPolicy
 from notification_service.errors import ConfigurationError
@@ -75,6 +77,37 @@ class Settings(BaseSettings):
 
     mock_fail_channels: str = ""
     mock_latency_ms: int = Field(default=0, ge=0, le=60_000)
+
+    # Who may call the API: `name:sha256hex` entries (the SHA-256 of each key, never the key). Empty:
+    # the API checks no key (behind API Gateway API keys the gateway checks them; locally, auth is off).
+    api_keys: str = ""
+
+    @field_validator("api_keys")
+    @classmethod
+    def _api_key_entries(cls, value: str) -> str:
+        try:
+            parse_entries(value)
+        except InvalidApiKeyEntry as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    @cached_property
+    def api_key_entries(self) -> tuple[ApiKeyEntry, ...]:
+        return parse_entries(self.api_keys)
+
+    # Accepting notifications, per API key (a token bucket: one token per notification) and per
+    # recipient address (a sliding hour); 0 turns a limit off. Above them: 429 with Retry-After.
+    rate_limit_per_key_per_second: float = Field(default=50, ge=0)
+    rate_limit_per_key_burst: int = Field(default=100, ge=0)
+    rate_limit_per_recipient_per_hour: int = Field(default=60, ge=0)
+
+    @cached_property
+    def rate_limits(self) -> RateLimits:
+        return RateLimits(
+            per_key_per_second=self.rate_limit_per_key_per_second,
+            per_key_burst=self.rate_limit_per_key_burst,
+            per_recipient_per_hour=self.rate_limit_per_recipient_per_hour,
+        )
 
     @field_validator("mock_fail_channels")
     @classmethod

@@ -3,8 +3,10 @@ change a conditional write so a stale or duplicate message never moves a record 
 
 Records not finished carry `sweep_status` and `sweep_due` (epoch ms): the keys of the sparse
 `SweepIndex`, where the sweeper finds overdue ones without a scan. Finishing removes them.
-Every record carries `list_pk` / `list_sk` (`ListIndex`: all notifications, newest first) and
-`status_pk` (`StatusIndex`: one status, newest first), kept in step with `status` by every write."""
+Every record carries `list_pk` / `list_sk` (`ListIndex`: its owner's notifications, newest first),
+and `status_pk` / `owner_sk` (`OwnerStatusIndex`: one status, by owner, newest first); `status_pk` is
+kept in step with `status` by every write, the others never change. An owner (the API key that created
+a record) sees only its own: a read, cancel or retry of another's is answered as an unknown id."""
 
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from notification_service.adapters.dynamodb_values import error_code as _code
 from notification_service.adapters.dynamodb_values import plain as _plain
 from notification_service.adapters.dynamodb_values import unavailable as _unavailable
 from notification_service.clock import isoformat, parse_iso
+from notification_service.domain.api_keys import ANONYMOUS
 from notification_service.domain.lifecycle import CANCELLABLE, RETRYABLE, TransitionRefused
 from notification_service.domain.model import (
     Attempt,
@@ -53,17 +56,25 @@ if TYPE_CHECKING:
 ITEM_TYPE = "notification"
 SWEEP_INDEX = "SweepIndex"
 LIST_INDEX = "ListIndex"
-STATUS_INDEX = "StatusIndex"
+STATUS_INDEX = "OwnerStatusIndex"
 BATCH_WRITE_ATTEMPTS = 4
-LIST_PARTITION = "ALL"  # one partition for now: scoped per API key when keys own notifications
+STATUS_PARTITION = "ALL"
 
 
 def _status_pk(status: Status) -> str:
-    return f"{LIST_PARTITION}#{status.value}"
+    return f"{STATUS_PARTITION}#{status.value}"
+
+
+def _list_pk(owner: str) -> str:
+    return f"OWNER#{owner}"
 
 
 def _list_sk(n: Notification) -> str:
     return f"{isoformat(n.created_at)}#{n.id}"
+
+
+def _owner_sk(n: Notification) -> str:
+    return f"{n.owner}#{_list_sk(n)}"  # names never hold "#": one owner's keys share this prefix
 
 
 def _key(notification_id: str) -> dict[str, Any]:
@@ -91,7 +102,10 @@ class DynamoDbNotificationRepository:
         if due is not None:
             item.update(sweep_status=notification.status.value, sweep_due=_ms(due))
         item.update(
-            list_pk=LIST_PARTITION, list_sk=_list_sk(notification), status_pk=_status_pk(notification.status)
+            list_pk=_list_pk(notification.owner),
+            list_sk=_list_sk(notification),
+            status_pk=_status_pk(notification.status),
+            owner_sk=_owner_sk(notification),
         )
         return {k: _av(v) for k, v in item.items()}
 
@@ -320,9 +334,10 @@ class DynamoDbNotificationRepository:
         )
 
     # -- the client's actions ----------------------------------------------------------------------
-    def cancel(self, notification_id: str, reason: str, now: datetime) -> Notification:
+    def cancel(self, notification_id: str, owner: str, reason: str, now: datetime) -> Notification:
         return self._transition(
             notification_id,
+            owner,
             "cancel",
             CANCELLABLE,
             "SET #status = :status, status_reason = :reason, updated_at = :now, status_pk = :status_pk "
@@ -335,9 +350,10 @@ class DynamoDbNotificationRepository:
             },
         )
 
-    def retry(self, notification_id: str, now: datetime, sweep_due: datetime) -> Notification:
+    def retry(self, notification_id: str, owner: str, now: datetime, sweep_due: datetime) -> Notification:
         return self._transition(
             notification_id,
+            owner,
             "retry",
             RETRYABLE,
             "SET #status = :status, updated_at = :now, next_attempt_at = :now, status_pk = :status_pk, "
@@ -355,6 +371,7 @@ class DynamoDbNotificationRepository:
     def _transition(
         self,
         notification_id: str,
+        owner: str,
         action: str,
         allowed: frozenset[Status],
         update: str,
@@ -366,19 +383,22 @@ class DynamoDbNotificationRepository:
                 TableName=self._table,
                 Key=_key(notification_id),
                 UpdateExpression=update,
-                ConditionExpression=f"attribute_exists(pk) AND #status IN ({', '.join(placeholders)})",
+                ConditionExpression=(
+                    f"attribute_exists(pk) AND {_OWNED} AND #status IN ({', '.join(placeholders)})"
+                ),
                 ExpressionAttributeNames={
                     "#status": "status",
+                    "#owner": "owner",
                     **({"#round": "round"} if "#round" in update else {}),
                 },
-                ExpressionAttributeValues={**values, **placeholders},
+                ExpressionAttributeValues={**values, **placeholders, **_owner_values(owner)},
                 ReturnValues="ALL_NEW",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as exc:
             if _code(exc) == "ConditionalCheckFailedException":
                 old: dict[str, Any] | None = cast(dict[str, Any], exc.response).get("Item")
-                if not old:
+                if not old or _plain(old).get("owner", ANONYMOUS) != owner:
                     raise NotificationNotFound(notification_id) from None
                 raise TransitionRefused(action, notification_id, Status(_plain(old)["status"])) from None
             raise _unavailable(exc) from exc
@@ -390,10 +410,10 @@ class DynamoDbNotificationRepository:
     def list_page(self, query: ListQuery) -> Page:
         if query.status is None:
             index, key_condition = LIST_INDEX, "list_pk = :pk"
-            values: dict[str, Any] = {":pk": _av(LIST_PARTITION)}
+            values: dict[str, Any] = {":pk": _av(_list_pk(query.owner))}
         else:
-            index, key_condition = STATUS_INDEX, "status_pk = :pk"
-            values = {":pk": _av(_status_pk(query.status))}
+            index, key_condition = STATUS_INDEX, "status_pk = :pk AND begins_with(owner_sk, :owner)"
+            values = {":pk": _av(_status_pk(query.status)), ":owner": _av(f"{query.owner}#")}
         request: dict[str, Any] = {
             "TableName": self._table,
             "IndexName": index,
@@ -404,7 +424,7 @@ class DynamoDbNotificationRepository:
             request["FilterExpression"] = "contains(channels, :channel)"
             values[":channel"] = _av(query.channel.value)
         request["ExpressionAttributeValues"] = values
-        start = _decode_cursor(query.cursor, index) if query.cursor else None
+        start = _decode_cursor(query.cursor, index, query.owner) if query.cursor else None
         found: list[dict[str, Any]] = []
         while True:  # a channel filter can thin a page out: read on until the page is full
             if start is not None:
@@ -483,6 +503,13 @@ class DynamoDbNotificationRepository:
             raise NotificationNotFound(notification_id)
         return from_item(_plain(item))
 
+    def get_owned(self, notification_id: str, owner: str) -> Notification:
+        """`get`, answering another owner's notification as unknown (its existence is not disclosed)."""
+        found = self.get(notification_id)
+        if found.owner != owner:
+            raise NotificationNotFound(notification_id)
+        return found
+
     def check(self) -> None:
         self._call(self._client.describe_table, TableName=self._table)
 
@@ -497,26 +524,40 @@ def _page(found: list[dict[str, Any]], index: str) -> Page:
     return Page([from_item(_plain(raw)) for raw in found], _encode_cursor(found[-1], index))
 
 
+def _cursor_keys(index: str) -> set[str]:
+    sort_key = ("list_pk", "list_sk") if index == LIST_INDEX else ("status_pk", "owner_sk")
+    return {"pk", "sk", *sort_key}
+
+
 def _encode_cursor(raw: dict[str, Any], index: str) -> str:
-    key_names = (
-        ["pk", "sk", "list_pk", "list_sk"] if index == LIST_INDEX else ["pk", "sk", "status_pk", "list_sk"]
-    )
-    key = {name: raw[name] for name in key_names}
+    key = {name: raw[name] for name in sorted(_cursor_keys(index))}
     return base64.urlsafe_b64encode(json.dumps(key, separators=(",", ":")).encode()).decode().rstrip("=")
 
 
-def _decode_cursor(cursor: str, index: str) -> dict[str, Any]:
-    """A cursor is the last item's key, base64url JSON; anything else is refused, never passed on."""
+def _decode_cursor(cursor: str, index: str, owner: str) -> dict[str, Any]:
+    """A cursor is the last item's key, base64url JSON; anything else, or another owner's, is
+    refused, never passed on."""
     try:
         key = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        expected = {"pk", "sk", "list_pk" if index == LIST_INDEX else "status_pk", "list_sk"}
-        if not isinstance(key, dict) or set(key) != expected:
+        if not isinstance(key, dict) or set(key) != _cursor_keys(index):
             raise ValueError("unexpected key")
         if not all(isinstance(v, dict) and set(v) == {"S"} and isinstance(v["S"], str) for v in key.values()):
             raise ValueError("unexpected value")
+        if index == LIST_INDEX and key["list_pk"]["S"] != _list_pk(owner):
+            raise ValueError("another owner's cursor")
+        if index == STATUS_INDEX and not key["owner_sk"]["S"].startswith(f"{owner}#"):
+            raise ValueError("another owner's cursor")
     except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
         raise InvalidCursor("cursor is not one this service handed out (use next_cursor as given)") from exc
     return cast(dict[str, Any], key)
+
+
+# The caller owns the record; records from before owners existed belong to ANONYMOUS.
+_OWNED = "(#owner = :owner OR (attribute_not_exists(#owner) AND :owner = :anonymous))"
+
+
+def _owner_values(owner: str) -> dict[str, Any]:
+    return {":owner": _av(owner), ":anonymous": _av(ANONYMOUS)}
 
 
 def _ms(value: datetime) -> int:
@@ -587,6 +628,7 @@ def to_item(n: Notification) -> dict[str, Any]:
         ),
         "template": n.template,
         "template_version": n.template_version,
+        "owner": n.owner,
         "created_at": isoformat(n.created_at),
         "updated_at": isoformat(n.updated_at),
     }
@@ -650,6 +692,7 @@ def from_item(item: dict[str, Any]) -> Notification:
         ),
         template=item.get("template"),
         template_version=item.get("template_version"),
+        owner=item.get("owner", ANONYMOUS),
         send_at=(
             datetime.fromtimestamp(item["send_at_ms"] / 1000, tz=parse_iso(item["created_at"]).tzinfo)
             if item.get("send_at_ms") is not None

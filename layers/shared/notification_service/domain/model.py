@@ -124,6 +124,7 @@ class Notification:
     contents: dict[Channel, Content] | None = None
     template: str | None = None
     template_version: int | None = None
+    owner: str = "anonymous"  # the API key (its name) that created it; see domain/api_keys.py
 
     def permanently_failed_channels(self) -> frozenset[Channel]:
         """Channels that said "this will never work" in an earlier round (since the last manual retry):

@@ -81,6 +81,11 @@ class Recipient:
                 "not an email address, an E.164 phone number or a Telegram chat id"
             ) from None
 
+    def addresses(self) -> tuple[str, ...]:
+        """Each address, named by its kind (what a per-recipient rate limit counts)."""
+        named = (("email", self.email), ("phone", self.phone), ("telegram", self.telegram_chat_id))
+        return tuple(f"{kind}:{value}" for kind, value in named if value)
+
     def address_for(self, channel: Channel) -> str | None:
         return {"email": self.email, "sms": self.phone, "telegram": self.telegram_chat_id}[channel.value]
 

@@ -20,6 +20,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from notification_service.clock import isoformat
+from notification_service.domain.api_keys import ANONYMOUS
 from notification_service.domain.lifecycle import CANCELLED_BY_CLIENT
 from notification_service.domain.model import Channel, Notification, Routing, Status
 from notification_service.domain.recipient import Recipient
@@ -49,8 +50,14 @@ IDEMPOTENT_ID_NAMESPACE = uuid.UUID("5b0c8f4e-9a53-4c3e-8d7f-2f1d6a0e4b11")
 NOT_QUEUED_REASON = "not queued: {dependency} was unavailable and the request was answered 503"
 
 
-def notification_id_for_key(idempotency_key: str) -> str:
-    return str(uuid.uuid5(IDEMPOTENT_ID_NAMESPACE, idempotency_key))
+def scoped_key(idempotency_key: str, owner: str = ANONYMOUS) -> str:
+    """Idempotency-Keys are per API key: two clients using the same key never meet. A header value
+    cannot hold a newline, so no key of one owner can spell another's."""
+    return idempotency_key if owner == ANONYMOUS else f"{owner}\n{idempotency_key}"
+
+
+def notification_id_for_key(idempotency_key: str, owner: str = ANONYMOUS) -> str:
+    return str(uuid.uuid5(IDEMPOTENT_ID_NAMESPACE, scoped_key(idempotency_key, owner)))
 
 
 def request_hash(payload: dict[str, Any]) -> str:
@@ -68,6 +75,7 @@ class NewNotification:
     send_at: datetime | None = None  # not before this time (past or absent: now)
     routing: Routing = Routing.FALLBACK
     rendered: Rendered | None = None  # made from a template: each channel's content
+    owner: str = ANONYMOUS  # the API key (its name) asking: it alone sees the notification
 
 
 @dataclass(frozen=True)
@@ -130,10 +138,13 @@ class NotificationService:
             )
         payload = payload or {}
         answer, replayed = self._idempotency.run(
-            idempotency_key,
+            scoped_key(idempotency_key, new.owner),
             payload,
             lambda: self._store_and_enqueue(
-                new, correlation_id, notification_id_for_key(idempotency_key), request_hash(payload)
+                new,
+                correlation_id,
+                notification_id_for_key(idempotency_key, new.owner),
+                request_hash(payload),
             ).as_dict(),
         )
         return Receipt(
@@ -192,6 +203,7 @@ class NotificationService:
             contents=dict(new.rendered.contents) if new.rendered else None,
             template=new.rendered.template if new.rendered else None,
             template_version=new.rendered.version if new.rendered else None,
+            owner=new.owner,
             recipient=new.recipient,
             message=new.message,
             channels=new.channels,
@@ -264,20 +276,21 @@ class NotificationService:
                 extra={"notification_id": notification.id},
             )
 
-    def get(self, notification_id: str) -> Notification:
-        return self._repository.get(notification_id)
+    def get(self, notification_id: str, owner: str) -> Notification:
+        """Another owner's notification is answered as unknown (NotificationNotFound)."""
+        return self._repository.get_owned(notification_id, owner)
 
     def list(self, query: ListQuery) -> Page:
         return self._repository.list_page(query)
 
-    def cancel(self, notification_id: str) -> Notification:
+    def cancel(self, notification_id: str, owner: str) -> Notification:
         """Never sent after this: a round that claims it afterwards finds it cancelled."""
-        return self._repository.cancel(notification_id, CANCELLED_BY_CLIENT, self._now())
+        return self._repository.cancel(notification_id, owner, CANCELLED_BY_CLIENT, self._now())
 
-    def retry(self, notification_id: str) -> Notification:
+    def retry(self, notification_id: str, owner: str) -> Notification:
         """A failed notification gets fresh rounds: its next round is enqueued now (if that enqueue
         fails, the record is `retrying` and the sweeper enqueues it)."""
         now = self._now()
-        retried = self._repository.retry(notification_id, now, now + self._retry_grace)
+        retried = self._repository.retry(notification_id, owner, now, now + self._retry_grace)
         self._queue.enqueue(DeliveryMessage(retried.id, retried.round + 1, retried.correlation_id))
         return retried
