@@ -200,6 +200,10 @@ def run_local(config: LocalStackConfig) -> int:
             f" · telegram {stack.sinks.telegram.base_url}   (`notifyctl sinks` lists what they received)"
         )
     lines.append(_auth_line(stack.environment.get("API_KEYS", "")))
+    lines.append(
+        f"  webhooks   signed with WEBHOOK_SECRET={stack.environment.get('WEBHOOK_SECRET', '')}"
+        f"   (private callback URLs allowed: {stack.environment.get('ALLOW_PRIVATE_WEBHOOKS')})"
+    )
     failing = stack.environment.get("MOCK_FAIL_CHANNELS")
     if failing:
         lines.append(f"  mock channels failing on purpose: {failing}")

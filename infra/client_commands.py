@@ -183,4 +183,11 @@ def timeline(notification: dict[str, Any]) -> list[str]:
         lines.append(f"  round {attempt['round']}  {what} {took:>6} ms  {detail}")
     if notification.get("next_attempt_at"):
         lines.append(f"  next round at {notification['next_attempt_at']}")
+    for hook in notification.get("webhooks", []):
+        answer = hook.get("error") or f"HTTP {hook.get('status_code')}"
+        state = "delivered" if hook["delivered"] else ("given up" if hook["final"] else "will retry")
+        lines.append(
+            f"  webhook {hook['status']:<14} attempt {hook['attempt']}  {state:<10} "
+            f"{int(hook['duration_ms']):>6} ms  {answer}"
+        )
     return lines

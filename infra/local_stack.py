@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -72,6 +73,11 @@ class LocalStack:
 
     def _start(self) -> None:
         self._saved_environment = dict(os.environ)  # restored by stop(): a second stack starts clean
+        # Webhooks: callback URLs on this machine are allowed (the local receivers), and signed with
+        # WEBHOOK_SECRET, or with one made for this run (the start-up banner shows it).
+        os.environ.setdefault("ALLOW_PRIVATE_WEBHOOKS", "true")
+        if not os.environ.get("WEBHOOK_SECRET"):
+            os.environ["WEBHOOK_SECRET"] = "whsec_" + secrets.token_urlsafe(24)
         if self.config.sinks:
             self.sinks = Sinks(Inbox(self.config.inbox)).start()
             os.environ.update(self.sinks.provider_environment())

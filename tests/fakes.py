@@ -25,6 +25,7 @@ from notification_service.domain.model import (
     Notification,
     SendInProgress,
     Status,
+    WebhookAttempt,
 )
 from notification_service.domain.sweep import SweepCandidate, due_at
 from notification_service.domain.template import Template, TemplateNotFound, TemplatePart
@@ -41,8 +42,10 @@ from notification_service.ports import (
     LeaseLost,
     ListQuery,
     NotificationAlreadyExists,
+    OwedWebhook,
     Page,
     RoundResult,
+    WebhookMessage,
 )
 from notification_service.settings import Settings
 
@@ -66,6 +69,7 @@ class FakeRepository:
         self.sends_begun: list[tuple[str, int, Channel]] = []
         self.unavailable = False
         self.writes = 0
+        self.webhooks_due: dict[str, tuple[str, datetime]] = {}  # owed webhooks: id -> (status, due)
 
     def _store(self, notification: Notification) -> None:
         self.items[notification.id] = notification
@@ -188,6 +192,8 @@ class FakeRepository:
             sending=None,
         )
         self._store(done)
+        if result.webhook_due is not None:
+            self.webhooks_due[notification_id] = (result.status.value, result.webhook_due)
         return done
 
     def close(
@@ -199,10 +205,13 @@ class FakeRepository:
         status: Status,
         reason: str,
         now: datetime,
+        webhook_due: datetime | None = None,
     ) -> bool:
         current = self.get(notification_id)
         if current.status is not expected or current.round != expected_round:
             return False
+        if webhook_due is not None:
+            self.webhooks_due[notification_id] = (status.value, webhook_due)
         self._store(
             current.with_changes(
                 status=status,
@@ -236,7 +245,14 @@ class FakeRepository:
         page = matching[: query.limit]
         return Page(page, page[-1].id if len(matching) > query.limit else None)
 
-    def cancel(self, notification_id: str, owner: str, reason: str, now: datetime) -> Notification:
+    def cancel(
+        self,
+        notification_id: str,
+        owner: str,
+        reason: str,
+        now: datetime,
+        webhook_due: datetime | None = None,
+    ) -> Notification:
         current = self.get_owned(notification_id, owner)
         if current.status not in CANCELLABLE:
             raise TransitionRefused("cancel", notification_id, current.status)
@@ -244,6 +260,8 @@ class FakeRepository:
             status=Status.CANCELLED, status_reason=reason, updated_at=now, next_attempt_at=None
         )
         self._store(cancelled)
+        if webhook_due is not None:
+            self.webhooks_due[notification_id] = (Status.CANCELLED.value, webhook_due)
         return cancelled
 
     def retry(self, notification_id: str, owner: str, now: datetime, sweep_due: datetime) -> Notification:
@@ -270,9 +288,33 @@ class FakeRepository:
             if when <= now and self.items[nid].status is status
         )
         return [
-            SweepCandidate(n.id, n.status, n.round, n.correlation_id, n.sweeps)
+            SweepCandidate(n.id, n.status, n.round, n.correlation_id, n.sweeps, n.callback_url is not None)
             for n in (self.items[nid] for _, nid in due[:limit])
         ]
+
+    def webhooks_owed(self, now: datetime, limit: int) -> list[OwedWebhook]:
+        self._available()
+        due = sorted((when, nid, status) for nid, (status, when) in self.webhooks_due.items() if when <= now)
+        return [OwedWebhook(nid, status, self.items[nid].correlation_id) for _, nid, status in due[:limit]]
+
+    def postpone_webhook(self, owed: OwedWebhook, due: datetime) -> bool:
+        if self.webhooks_due.get(owed.notification_id, ("", due))[0] != owed.status:
+            return False
+        self.webhooks_due[owed.notification_id] = (owed.status, due)
+        return True
+
+    def record_webhook(
+        self, notification_id: str, attempt: WebhookAttempt, next_due: datetime | None
+    ) -> None:
+        self._available()
+        current = self.get(notification_id)
+        self.items[notification_id] = current.with_changes(webhooks=(*current.webhooks, attempt))
+        owed = self.webhooks_due.get(notification_id)
+        if owed is not None and owed[0] == attempt.status:
+            if next_due is None:
+                del self.webhooks_due[notification_id]
+            else:
+                self.webhooks_due[notification_id] = (attempt.status, next_due)
 
     def mark_swept(self, candidate: SweepCandidate, now: datetime, next_due: datetime) -> bool:
         current = self.get(candidate.id)
@@ -440,3 +482,16 @@ class ApiFakes:
         self.templates = FakeTemplateStore()
         self.clock = FakeClock()
         self.settings = Settings(table_name="t", queue_url="q", max_body_bytes=2048)
+
+
+class FakeWebhookQueue:
+    """Records what was enqueued (with the delay); `unavailable` makes enqueue fail."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[WebhookMessage, int]] = []
+        self.unavailable = False
+
+    def enqueue(self, message: WebhookMessage, delay_seconds: int = 0) -> None:
+        if self.unavailable:
+            raise DependencyUnavailable("sqs", "webhook queue down")
+        self.sent.append((message, delay_seconds))

@@ -25,11 +25,13 @@ from notification_service.domain.lifecycle import TransitionRefused
 from notification_service.domain.model import Channel, Status
 from notification_service.domain.recipient import Recipient
 from notification_service.domain.template import TemplateNotFound, TemplateProblem
+from notification_service.domain.webhook import CallbackUrlRefused, check_callback_url
 from notification_service.errors import (
     DependencyUnavailable,
     IdempotencyKeyInFlight,
     IdempotencyKeyReused,
     InvalidCursor,
+    InvalidField,
     InvalidIdempotencyKey,
     NotificationNotFound,
     RateLimited,
@@ -214,7 +216,7 @@ def create_batch(request: BatchRequest) -> Response[BatchResponse]:
         payload = item.model_dump(mode="json", exclude={"idempotency_key"})
         try:
             new = _new_notification(item)
-        except TemplateProblem as exc:
+        except (TemplateProblem, InvalidField) as exc:
             details = [FieldError(field=exc.field, reason=exc.reason)]
             results[number] = BatchItemResult(index=number, error=validation_error(details))
             continue
@@ -258,6 +260,18 @@ def _rate_limit(recipients: list[Recipient], cost: int = 1) -> dict[str, str]:
     return decision.headers()
 
 
+def _check_callback(url: str) -> None:
+    """A callback_url this deployment can honour, to an address it may reach (raises InvalidField:
+    a 422 naming `callback_url`)."""
+    deps = dependencies.get()
+    if not deps.notifications.accepts_callbacks:
+        raise InvalidField("callback_url", "webhooks are not configured on this deployment")
+    try:
+        check_callback_url(url, allow_private=deps.settings.allow_private_webhooks)
+    except CallbackUrlRefused as exc:
+        raise InvalidField("callback_url", exc.reason) from None
+
+
 def _caller() -> str:
     """The API key's name (see notification_service.http.auth), set before routing."""
     return str(app.context["caller"])
@@ -276,8 +290,11 @@ def _new_notification(request: NotificationRequest) -> NewNotification:
         rendered = templates.render(request.template, channels, request.variables)
         message, email_subject = rendered.headline(channels)
         subject = email_subject if email_subject is not None else subject
+    if request.callback_url is not None:
+        _check_callback(request.callback_url)
     return NewNotification(
         owner=_caller(),
+        callback_url=request.callback_url,
         recipient=request.recipient.to_domain(),
         message=message,
         channels=channels,
@@ -579,8 +596,9 @@ def template_not_found(exc: TemplateNotFound) -> Response[Any]:
     return _error(404, "not_found", str(exc))
 
 
+@on_error(InvalidField)
 @on_error(TemplateProblem)
-def template_problem(exc: TemplateProblem) -> Response[Any]:
+def template_problem(exc: TemplateProblem | InvalidField) -> Response[Any]:
     body = validation_error([FieldError(field=exc.field, reason=exc.reason)])
     return Response(422, content_types.APPLICATION_JSON, body.model_dump_json())
 

@@ -30,6 +30,9 @@ OTHER_KEY, OTHER_ENTRY = new_key("other")
 NO_KEY = ""
 # Rate limits are off but on the stack that tests them (the tests send many to one address).
 NO_LIMITS = {"RATE_LIMIT_PER_KEY_PER_SECOND": "0", "RATE_LIMIT_PER_RECIPIENT_PER_HOUR": "0"}
+# Webhooks signed with a secret the tests know, retried 1 s, 3 s, ... apart.
+WEBHOOK_SECRET = "whsec_e2e-secret"
+WEBHOOKS = {"WEBHOOK_SECRET": WEBHOOK_SECRET, "WEBHOOK_BACKOFF_SECONDS": "1"}
 
 
 class Answer:
@@ -52,7 +55,9 @@ class RunningStack:
         self.emulator_url = f"http://127.0.0.1:{self.emulator_port}"
         self.log_path = log_dir / f"{name}.log"
         environ = {k: v for k, v in os.environ.items() if k not in {"AWS_ENDPOINT_URL", "MOCK_FAIL_CHANNELS"}}
-        environ.update({"REDIS_URL": redis_url, "API_KEYS": f"{KEY_ENTRY},{OTHER_ENTRY}", **NO_LIMITS, **env})
+        environ.update(
+            {"REDIS_URL": redis_url, "API_KEYS": f"{KEY_ENTRY},{OTHER_ENTRY}", **NO_LIMITS, **WEBHOOKS, **env}
+        )
         self._log = self.log_path.open("w")
         self.process = subprocess.Popen(
             [

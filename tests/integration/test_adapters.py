@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 import uuid
@@ -27,6 +28,7 @@ from notification_service.domain.model import (
     Routing,
     SendInProgress,
     Status,
+    WebhookAttempt,
 )
 from notification_service.domain.recipient import Recipient
 from notification_service.domain.sweep import SweepCandidate
@@ -569,3 +571,39 @@ def test_a_record_from_before_owners_belongs_to_the_anonymous_caller(
     with pytest.raises(NotificationNotFound):
         repository.cancel(legacy.id, "alice", "x", T0)
     assert repository.cancel(legacy.id, ANONYMOUS, "x", T0).status is Status.CANCELLED
+
+
+def test_a_terminal_record_owes_its_webhook_until_the_event_is_settled(
+    repository: DynamoDbNotificationRepository,
+) -> None:
+    # GIVEN a record with a callback_url, sent, owing its webhook from T0 + 60 s
+    n = notification(callback_url="https://hooks.example.com/x")
+    repository.add(n)
+    repository.claim_round(n.id, 1, "A", T0, T0 + timedelta(seconds=60))
+    due = T0 + timedelta(seconds=60)
+    repository.complete_round(n.id, 1, "A", RoundResult(Status.SENT, [], Channel.EMAIL, webhook_due=due), T0)
+    later = T0 + timedelta(seconds=61)
+
+    def owed_now() -> list[str]:
+        return [o.notification_id for o in repository.webhooks_owed(later, 100) if o.notification_id == n.id]
+
+    assert n.id not in [o.notification_id for o in repository.webhooks_owed(T0, 100)]
+    [owed] = [o for o in repository.webhooks_owed(later, 100) if o.notification_id == n.id]
+    assert (owed.status, owed.correlation_id) == ("sent", n.correlation_id)
+    # WHEN the sweeper postpones it, it is not owed again before then
+    assert repository.postpone_webhook(owed, T0 + timedelta(seconds=300))
+    assert owed_now() == []
+    # AND a failed attempt keeps it owed (at the next due time); the last attempt settles it
+    first = WebhookAttempt("evt_1", "sent", 1, T0, False, 503, "HTTP 503", 10.5)
+    repository.record_webhook(n.id, first, next_due=T0)
+    assert owed_now() == [n.id]
+    last = WebhookAttempt("evt_1", "sent", 2, later, True, 204, None, 8.0, final=True)
+    repository.record_webhook(n.id, last, next_due=None)
+    assert owed_now() == []
+    record = repository.get(n.id)
+    assert record.webhooks == (dataclasses.replace(first, duration_ms=10), last)  # whole ms are kept
+    assert record.callback_url == "https://hooks.example.com/x"
+    assert not repository.postpone_webhook(owed, later)  # settled: nothing to postpone
+    # AND an attempt for an event no longer owed is still recorded
+    repository.record_webhook(n.id, WebhookAttempt("evt_0", "cancelled", 1, later, False), None)
+    assert len(repository.get(n.id).webhooks) == 3

@@ -59,11 +59,18 @@ def test_the_data_template_keeps_only_data_resources_and_their_outputs(
     template: sam_template.SamTemplate,
 ) -> None:
     data = template.data_template()
-    assert set(data["Resources"]) == {"NotificationsTable", "DeliveryQueue", "DeliveryDeadLetterQueue"}
+    assert set(data["Resources"]) == {
+        "NotificationsTable",
+        "DeliveryQueue",
+        "DeliveryDeadLetterQueue",
+        "WebhookQueue",
+        "WebhookDeadLetterQueue",
+    }
     assert set(data["Outputs"]) == {
         "NotificationsTableName",
         "DeliveryQueueUrl",
         "DeliveryDeadLetterQueueUrl",
+        "WebhookQueueUrl",
     }
     assert "MaxRetryAttempts" in data["Parameters"]
 

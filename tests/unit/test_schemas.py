@@ -291,6 +291,8 @@ def test_notification_view_round_trips_the_record() -> None:
         ],
         "correlation_id": "corr-1",
         "next_attempt_at": None,
+        "callback_url": None,
+        "webhooks": [],
         "created_at": "2026-11-25T12:00:00.000Z",
         "updated_at": "2026-11-25T12:00:03.000Z",
     }

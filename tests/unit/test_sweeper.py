@@ -190,7 +190,7 @@ def test_finished_records_are_never_swept(
     clock.advance(3600)
     report = sweeper.sweep()
 
-    assert report.as_dict() == {"requeued": {}, "failed": {}, "skipped": 0, "errors": 0}
+    assert report.as_dict() == {"requeued": {}, "failed": {}, "skipped": 0, "errors": 0, "webhooks": 0}
     assert queue.sent == []
 
 
@@ -249,4 +249,4 @@ def test_the_sweeper_handler_runs_one_sweep_on_a_scheduled_event(
     finally:
         handler.sweeper.set(None)
 
-    assert answer == {"requeued": {"pending": 1}, "failed": {}, "skipped": 0, "errors": 0}
+    assert answer == {"requeued": {"pending": 1}, "failed": {}, "skipped": 0, "errors": 0, "webhooks": 0}

@@ -23,9 +23,10 @@ from notification_service.adapters.redis_metrics import RedisMetrics
 from notification_service.adapters.redis_provider_health import RedisProviderHealth
 from notification_service.adapters.redis_rate_limiter import RedisRateLimiter
 from notification_service.adapters.secrets import with_parameter_store_secrets
-from notification_service.adapters.sqs_queue import SqsDeliveryQueue
+from notification_service.adapters.sqs_queue import SqsDeliveryQueue, SqsWebhookQueue
 from notification_service.clock import utc_now
 from notification_service.domain.model import Channel
+from notification_service.errors import ConfigurationError
 from notification_service.ports import (
     DeliveryLedger,
     DeliveryQueue,
@@ -38,12 +39,15 @@ from notification_service.ports import (
     RateLimiter,
     StuckRecords,
     TemplateStore,
+    WebhookQueue,
+    WebhookRecords,
 )
 from notification_service.providers.registry import build_providers
 from notification_service.service.dispatch import DispatchService
 from notification_service.service.notifications import NotificationService
 from notification_service.service.sweeper import Sweeper
 from notification_service.service.templates import TemplateService
+from notification_service.service.webhooks import WebhookPoster, WebhookService
 from notification_service.settings import Settings, load_settings
 
 
@@ -81,6 +85,7 @@ def build_api(
     provider_health: ProviderHealth | None = None,
     templates: TemplateStore | None = None,
     rate_limiter: RateLimiter | None = None,
+    webhooks: WebhookQueue | None = None,
     now: Callable[[], datetime] = utc_now,
 ) -> ApiDependencies:
     settings = settings or load_settings()
@@ -101,6 +106,7 @@ def build_api(
             retry_grace=settings.sweep_policy.grace,
             max_delay_seconds=settings.schedule_hop_seconds,
             metrics=MetricsFanout([shared_metrics, EmfMetrics()]),
+            webhooks=webhooks or _webhook_queue(settings),
         ),
         idempotency=idempotency,
         health_checks={"dynamodb": repository, "sqs": queue, "redis": idempotency},
@@ -124,6 +130,7 @@ def build_dispatch(
     providers: Mapping[Channel, Provider] | None = None,
     provider_health: ProviderHealth | None = None,
     ledger: DeliveryLedger | None = None,
+    webhooks: WebhookQueue | None = None,
     now: Callable[[], datetime] = utc_now,
 ) -> DispatchService:
     settings = settings or with_parameter_store_secrets(load_settings())
@@ -143,6 +150,8 @@ def build_dispatch(
         resend_uncertain=settings.uncertain_sends == "resend",
         max_delay_seconds=settings.schedule_hop_seconds,
         metrics=MetricsFanout([RedisMetrics(cache, key=f"metrics:{settings.table_name}"), EmfMetrics()]),
+        webhooks=webhooks or _webhook_queue(settings),
+        webhook_grace=settings.sweep_policy.grace,
     )
 
 
@@ -159,4 +168,41 @@ def build_sweeper(
         queue=queue or _queue(settings),
         policy=settings.sweep_policy,
         now=now,
+        webhooks=_webhook_queue(settings),
+    )
+
+
+def _webhook_queue(settings: Settings) -> SqsWebhookQueue | None:
+    """None when the deployment has no webhook queue (callback_url is then refused)."""
+    if not settings.webhook_queue_url:
+        return None
+    return SqsWebhookQueue(sqs_client(settings.aws_endpoint_url), settings.webhook_queue_url)
+
+
+def build_webhooks(
+    settings: Settings | None = None,
+    *,
+    records: WebhookRecords | None = None,
+    queue: WebhookQueue | None = None,
+    poster: WebhookPoster | None = None,
+    now: Callable[[], datetime] = utc_now,
+) -> WebhookService:
+    settings = settings or with_parameter_store_secrets(load_settings())
+    from notification_service.adapters.webhook_sender import WebhookSender  # the webhook function's own
+
+    webhook_queue = queue or _webhook_queue(settings)
+    if webhook_queue is None:
+        raise ConfigurationError("WEBHOOK_QUEUE_URL is not set: the webhook function has nothing to read")
+    return WebhookService(
+        records=records or _repository(settings),
+        queue=webhook_queue,
+        poster=poster
+        or WebhookSender(
+            allow_private=settings.allow_private_webhooks, timeout_seconds=settings.webhook_timeout_seconds
+        ),
+        secret_for=settings.webhook_secret_for,
+        now=now,
+        max_attempts=settings.webhook_max_attempts,
+        grace=settings.sweep_policy.grace,
+        backoff_base_seconds=settings.webhook_backoff_seconds,
     )

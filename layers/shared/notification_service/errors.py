@@ -51,3 +51,12 @@ class RateLimited(RuntimeError):
         which = "this API key" if decision.refused_by == "api_key" else "this recipient"
         super().__init__(f"too many notifications for {which}; retry after {decision.retry_after_seconds} s")
         self.decision = decision
+
+
+class InvalidField(ValueError):
+    """A field that parsed but cannot be honoured (answered 422 naming `field`)."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from notification_service.domain.delivery import Commit, OutgoingMessage, ProviderAnswer, no_commit
-from notification_service.domain.model import Attempt, Channel, Notification, Status
+from notification_service.domain.model import Attempt, Channel, Notification, Status, WebhookAttempt
 from notification_service.domain.rate_limit import RateDecision
 from notification_service.domain.sweep import SweepCandidate
 from notification_service.domain.template import Template, TemplatePart
@@ -25,6 +25,25 @@ class DeliveryMessage:
 
     def with_receive_count(self, count: int) -> DeliveryMessage:
         return DeliveryMessage(self.notification_id, self.round, self.correlation_id, count)
+
+
+@dataclass(frozen=True)
+class WebhookMessage:
+    """What travels on the webhook queue: tell `notification_id`'s callback_url it reached `status`."""
+
+    notification_id: str
+    status: str
+    attempt: int
+    correlation_id: str
+
+
+@dataclass(frozen=True)
+class OwedWebhook:
+    """A terminal record still owing its callback_url the event for `status`."""
+
+    notification_id: str
+    status: str
+    correlation_id: str
 
 
 class ClaimRejected(Exception):
@@ -55,6 +74,7 @@ class RoundResult:
     provider_message_id: str | None = None
     next_attempt_at: datetime | None = None
     reason: str | None = None  # why it failed, for a `failed` result
+    webhook_due: datetime | None = None  # terminal, with a callback_url: its webhook is owed by then
 
 
 class RecordCloser(Protocol):
@@ -67,9 +87,11 @@ class RecordCloser(Protocol):
         status: Status,
         reason: str,
         now: datetime,
+        webhook_due: datetime | None = None,
     ) -> bool:
         """Finish a record that nothing else will finish (`failed` or `cancelled`, with the reason),
-        only while it is still `expected` at `expected_round`. False when it had moved on."""
+        only while it is still `expected` at `expected_round`. False when it had moved on. With
+        `webhook_due`, the record owes its callback_url the event by then."""
         ...
 
 
@@ -144,7 +166,14 @@ class NotificationRepository(RecordCloser, Protocol):
         """Newest first, from an index (never a scan). Raises InvalidCursor."""
         ...
 
-    def cancel(self, notification_id: str, owner: str, reason: str, now: datetime) -> Notification:
+    def cancel(
+        self,
+        notification_id: str,
+        owner: str,
+        reason: str,
+        now: datetime,
+        webhook_due: datetime | None = None,
+    ) -> Notification:
         """Cancel it while it is cancellable. Raises TransitionRefused, or NotificationNotFound (also
         for another owner's)."""
         ...
@@ -169,6 +198,26 @@ class StuckRecords(RecordCloser, Protocol):
         was read (two sweepers never both repair it). False when it had moved."""
         ...
 
+    def webhooks_owed(self, now: datetime, limit: int) -> list[OwedWebhook]:
+        """Finished records whose webhook is overdue."""
+        ...
+
+    def postpone_webhook(self, owed: OwedWebhook, due: datetime) -> bool:
+        """Look at it again at `due`, unless it no longer owes that event (False)."""
+        ...
+
+
+class WebhookRecords(Protocol):
+    """What the webhook worker needs of the store."""
+
+    def get(self, notification_id: str) -> Notification: ...
+
+    def record_webhook(
+        self, notification_id: str, attempt: WebhookAttempt, next_due: datetime | None
+    ) -> None:
+        """Add the attempt to the history; `next_due` None: the event's last attempt (settled)."""
+        ...
+
 
 class DeliveryQueue(Protocol):
     def enqueue(self, message: DeliveryMessage, delay_seconds: int = 0) -> None: ...
@@ -178,6 +227,12 @@ class DeliveryQueue(Protocol):
         ...
 
     def check(self) -> None: ...
+
+
+class WebhookQueue(Protocol):
+    def enqueue(self, message: WebhookMessage, delay_seconds: int = 0) -> None:
+        """Raises DependencyUnavailable."""
+        ...
 
 
 class Provider(Protocol):

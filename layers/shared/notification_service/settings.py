@@ -101,6 +101,26 @@ class Settings(BaseSettings):
     rate_limit_per_key_burst: int = Field(default=100, ge=0)
     rate_limit_per_recipient_per_hour: int = Field(default=60, ge=0)
 
+    # Delivery webhooks: the queue their attempts travel on (empty: callback_url is refused), the
+    # secret that signs them (per API key in WEBHOOK_SECRETS as name:secret entries, else
+    # WEBHOOK_SECRET; deployed, an empty WEBHOOK_SECRET is read from SSM <prefix>webhook-secret), and
+    # whether private addresses may receive them (only for the local stack's own receivers).
+    webhook_queue_url: str = ""
+    webhook_secret: SecretStr = SecretStr("")
+    webhook_secrets: SecretStr = SecretStr("")
+    allow_private_webhooks: bool = False
+    webhook_max_attempts: int = Field(default=8, ge=1, le=20)
+    webhook_timeout_seconds: float = Field(default=5, gt=0, le=30)
+    webhook_backoff_seconds: int = Field(default=10, ge=1, le=900)  # before attempt 2; x3 each time
+
+    def webhook_secret_for(self, owner: str) -> str | None:
+        """The secret that signs `owner`'s webhooks: its own, else the service's, else None."""
+        for entry in self.webhook_secrets.get_secret_value().split(","):
+            name, _, secret = entry.strip().partition(":")
+            if name == owner and secret:
+                return secret
+        return self.webhook_secret.get_secret_value() or None
+
     @cached_property
     def rate_limits(self) -> RateLimits:
         return RateLimits(

@@ -37,6 +37,7 @@ from notification_service.domain.model import (
     Routing,
     SendInProgress,
     Status,
+    WebhookAttempt,
 )
 from notification_service.domain.recipient import Recipient
 from notification_service.domain.sweep import SweepCandidate, due_at
@@ -46,6 +47,7 @@ from notification_service.ports import (
     LeaseLost,
     ListQuery,
     NotificationAlreadyExists,
+    OwedWebhook,
     Page,
     RoundResult,
 )
@@ -283,6 +285,9 @@ class DynamoDbNotificationRepository:
             sets.append("sweep_status = :status, sweep_due = :due")
             retry_at = result.next_attempt_at or now
             values[":due"] = _av(_ms(retry_at + self._sweep_grace))
+        elif result.webhook_due is not None:
+            sets.append(_WEBHOOK_OWED)
+            values.update(_webhook_owed(result.status, result.webhook_due))
         else:
             removes += ["sweep_status", "sweep_due"]
         try:
@@ -314,16 +319,20 @@ class DynamoDbNotificationRepository:
         status: Status,
         reason: str,
         now: datetime,
+        webhook_due: datetime | None = None,
     ) -> bool:
+        sets = "SET #status = :status, status_reason = :reason, updated_at = :now, status_pk = :status_pk"
+        removes = "REMOVE lease_owner, lease_until, next_attempt_at"
+        owed = _webhook_owed(status, webhook_due) if webhook_due is not None else {}
         return self._update_if(
             notification_id,
             UpdateExpression=(
-                "SET #status = :status, status_reason = :reason, updated_at = :now, status_pk = :status_pk "
-                "REMOVE lease_owner, lease_until, next_attempt_at, sweep_status, sweep_due"
+                f"{sets}, {_WEBHOOK_OWED} {removes}" if owed else f"{sets} {removes}, sweep_status, sweep_due"
             ),
             ConditionExpression="#status = :expected AND #round = :round",
             ExpressionAttributeNames={"#status": "status", "#round": "round"},
             ExpressionAttributeValues={
+                **owed,
                 ":status": _av(status.value),
                 ":reason": _av(reason),
                 ":now": _av(isoformat(now)),
@@ -334,21 +343,27 @@ class DynamoDbNotificationRepository:
         )
 
     # -- the client's actions ----------------------------------------------------------------------
-    def cancel(self, notification_id: str, owner: str, reason: str, now: datetime) -> Notification:
-        return self._transition(
-            notification_id,
-            owner,
-            "cancel",
-            CANCELLABLE,
-            "SET #status = :status, status_reason = :reason, updated_at = :now, status_pk = :status_pk "
-            "REMOVE next_attempt_at, sweep_status, sweep_due",
-            {
-                ":status": _av(Status.CANCELLED.value),
-                ":reason": _av(reason),
-                ":status_pk": _av(_status_pk(Status.CANCELLED)),
-                ":now": _av(isoformat(now)),
-            },
-        )
+    def cancel(
+        self,
+        notification_id: str,
+        owner: str,
+        reason: str,
+        now: datetime,
+        webhook_due: datetime | None = None,
+    ) -> Notification:
+        values = {
+            ":status": _av(Status.CANCELLED.value),
+            ":reason": _av(reason),
+            ":status_pk": _av(_status_pk(Status.CANCELLED)),
+            ":now": _av(isoformat(now)),
+        }
+        sets = "SET #status = :status, status_reason = :reason, updated_at = :now, status_pk = :status_pk"
+        if webhook_due is None:
+            update = f"{sets} REMOVE next_attempt_at, sweep_status, sweep_due"
+        else:
+            update = f"{sets}, {_WEBHOOK_OWED} REMOVE next_attempt_at"
+            values.update(_webhook_owed(Status.CANCELLED, webhook_due))
+        return self._transition(notification_id, owner, "cancel", CANCELLABLE, update, values)
 
     def retry(self, notification_id: str, owner: str, now: datetime, sweep_due: datetime) -> Notification:
         return self._transition(
@@ -461,9 +476,70 @@ class DynamoDbNotificationRepository:
                     round=int(item.get("round", 0)),
                     correlation_id=item.get("correlation_id", ""),
                     sweeps=int(item.get("sweeps", 0)),
+                    has_callback=bool(item.get("callback_url")),
                 )
             )
         return candidates
+
+    # -- webhooks -----------------------------------------------------------------------------------
+    def webhooks_owed(self, now: datetime, limit: int) -> list[OwedWebhook]:
+        """Terminal records whose webhook should have been delivered (or given up on) by now."""
+        answer = self._call(
+            self._client.query,
+            TableName=self._table,
+            IndexName=SWEEP_INDEX,
+            KeyConditionExpression="sweep_status = :webhook AND sweep_due <= :now",
+            ExpressionAttributeValues={":webhook": _av(WEBHOOK_SWEEP_STATUS), ":now": _av(_ms(now))},
+            Limit=limit,
+        )
+        owed = []
+        for raw in answer.get("Items", []):
+            item = _plain(raw)
+            owed.append(OwedWebhook(item["id"], item["webhook_status"], item.get("correlation_id", "")))
+        return owed
+
+    def postpone_webhook(self, owed: OwedWebhook, due: datetime) -> bool:
+        """The sweeper re-enqueued it: look again at `due` (unless its worker finished meanwhile)."""
+        return self._update_if(
+            owed.notification_id,
+            UpdateExpression="SET sweep_due = :due",
+            ConditionExpression="sweep_status = :webhook AND webhook_status = :status",
+            ExpressionAttributeValues={
+                ":due": _av(_ms(due)),
+                ":webhook": _av(WEBHOOK_SWEEP_STATUS),
+                ":status": _av(owed.status),
+            },
+        )
+
+    def record_webhook(
+        self, notification_id: str, attempt: WebhookAttempt, next_due: datetime | None
+    ) -> None:
+        """Append the attempt to the record's webhook history; the event's last attempt (`next_due`
+        None) also settles what the record owes, unless it owes a newer event by now."""
+        entry = {":entry": _av([webhook_to_map(attempt)])}
+        append = "SET webhooks = list_append(if_not_exists(webhooks, :empty), :entry)"
+        condition = "sweep_status = :webhook AND webhook_status = :status"
+        owed = {":webhook": _av(WEBHOOK_SWEEP_STATUS), ":status": _av(attempt.status), ":empty": _av([])}
+        if next_due is None:
+            update = f"{append} REMOVE sweep_status, sweep_due, webhook_status"
+        else:
+            update = f"{append}, sweep_due = :due"
+            owed[":due"] = _av(_ms(next_due))
+        if self._update_if(
+            notification_id,
+            UpdateExpression=update,
+            ConditionExpression=condition,
+            ExpressionAttributeValues={**entry, **owed},
+        ):
+            return
+        self._call(  # it owes another event now (or nothing): the attempt joins the history alone
+            self._client.update_item,
+            TableName=self._table,
+            Key=_key(notification_id),
+            UpdateExpression=append,
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues={**entry, ":empty": _av([])},
+        )
 
     def mark_swept(self, candidate: SweepCandidate, now: datetime, next_due: datetime) -> bool:
         return self._update_if(
@@ -550,6 +626,20 @@ def _decode_cursor(cursor: str, index: str, owner: str) -> dict[str, Any]:
     except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
         raise InvalidCursor("cursor is not one this service handed out (use next_cursor as given)") from exc
     return cast(dict[str, Any], key)
+
+
+# A terminal record whose callback_url is owed a webhook: the sweeper finds it (sweep_status "webhook")
+# if the webhook's message was lost, until its worker records the event's final attempt.
+WEBHOOK_SWEEP_STATUS = "webhook"
+_WEBHOOK_OWED = "sweep_status = :webhook, sweep_due = :webhook_due, webhook_status = :webhook_status"
+
+
+def _webhook_owed(status: Status, due: datetime) -> dict[str, Any]:
+    return {
+        ":webhook": _av(WEBHOOK_SWEEP_STATUS),
+        ":webhook_due": _av(_ms(due)),
+        ":webhook_status": _av(status.value),
+    }
 
 
 # The caller owns the record; records from before owners existed belong to ANONYMOUS.
@@ -650,6 +740,8 @@ def to_item(n: Notification) -> dict[str, Any]:
             else None
         ),
         "status_reason": n.status_reason,
+        "callback_url": n.callback_url,
+        "webhooks": [webhook_to_map(w) for w in n.webhooks] or None,
     }
     item.update({k: v for k, v in optional.items() if v is not None})
     return item
@@ -693,11 +785,44 @@ def from_item(item: dict[str, Any]) -> Notification:
         template=item.get("template"),
         template_version=item.get("template_version"),
         owner=item.get("owner", ANONYMOUS),
+        callback_url=item.get("callback_url"),
+        webhooks=tuple(webhook_from_map(w) for w in item.get("webhooks", [])),
         send_at=(
             datetime.fromtimestamp(item["send_at_ms"] / 1000, tz=parse_iso(item["created_at"]).tzinfo)
             if item.get("send_at_ms") is not None
             else None
         ),
+    )
+
+
+def webhook_to_map(w: WebhookAttempt) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "event_id": w.event_id,
+        "status": w.status,
+        "attempt": w.attempt,
+        "at": isoformat(w.at),
+        "delivered": w.delivered,
+        "duration_ms": round(w.duration_ms),
+        "final": w.final,
+    }
+    if w.status_code is not None:
+        out["status_code"] = w.status_code
+    if w.error is not None:
+        out["error"] = w.error
+    return out
+
+
+def webhook_from_map(data: dict[str, Any]) -> WebhookAttempt:
+    return WebhookAttempt(
+        event_id=data["event_id"],
+        status=data["status"],
+        attempt=int(data["attempt"]),
+        at=parse_iso(data["at"]),
+        delivered=bool(data["delivered"]),
+        status_code=int(data["status_code"]) if data.get("status_code") is not None else None,
+        error=data.get("error"),
+        duration_ms=float(data.get("duration_ms", 0)),
+        final=bool(data.get("final", False)),
     )
 
 

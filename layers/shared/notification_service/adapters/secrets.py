@@ -1,5 +1,6 @@
-"""Deployed secrets: empty SMTP_PASSWORD / TWILIO_AUTH_TOKEN / TELEGRAM_BOT_TOKEN are read from SSM
-Parameter Store SecureStrings under SECRETS_PARAMETER_PREFIX (powertools Parameters, cached 5 min)."""
+"""Deployed secrets: empty SMTP_PASSWORD / TWILIO_AUTH_TOKEN / TELEGRAM_BOT_TOKEN / WEBHOOK_SECRET are
+read from SSM Parameter Store SecureStrings under SECRETS_PARAMETER_PREFIX (powertools Parameters,
+cached 5 min)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ SECRET_PARAMETERS = {
     "smtp_password": "smtp-password",
     "twilio_auth_token": "twilio-auth-token",
     "telegram_bot_token": "telegram-bot-token",
+    "webhook_secret": "webhook-secret",
 }
 CACHE_SECONDS = 300
 

@@ -1,4 +1,5 @@
-"""DeliveryQueue on SQS: one message per round to run, delayed by DelaySeconds for backoff."""
+"""DeliveryQueue on SQS: one message per round to run, delayed by DelaySeconds for backoff; and
+WebhookQueue: one message per webhook attempt, delayed the same way."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from notification_service import webhook_message
 from notification_service.delivery_message import encode
 from notification_service.errors import DependencyUnavailable
-from notification_service.ports import DeliveryMessage
+from notification_service.ports import DeliveryMessage, WebhookMessage
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -63,6 +65,29 @@ class SqsDeliveryQueue:
     def _call(self, operation: Any, **kwargs: Any) -> Any:
         try:
             return operation(**kwargs)
+        except ClientError as exc:
+            raise DependencyUnavailable(
+                "sqs", str(exc.response.get("Error", {}).get("Code", "error"))
+            ) from exc
+        except BotoCoreError as exc:
+            raise DependencyUnavailable("sqs", type(exc).__name__) from exc
+
+
+class SqsWebhookQueue:
+    def __init__(self, client: SQSClient, queue_url: str) -> None:
+        self._client = client
+        self._url = queue_url
+
+    def enqueue(self, message: WebhookMessage, delay_seconds: int = 0) -> None:
+        try:
+            self._client.send_message(
+                QueueUrl=self._url,
+                MessageBody=webhook_message.encode(message),
+                DelaySeconds=max(0, min(delay_seconds, 900)),
+                MessageAttributes={
+                    CORRELATION_ATTRIBUTE: {"DataType": "String", "StringValue": message.correlation_id}
+                },
+            )
         except ClientError as exc:
             raise DependencyUnavailable(
                 "sqs", str(exc.response.get("Error", {}).get("Code", "error"))

@@ -75,6 +75,21 @@ class Attempt:
 
 
 @dataclass(frozen=True)
+class WebhookAttempt:
+    """One POST of one event to the notification's callback_url (domain/webhook.py signs it)."""
+
+    event_id: str
+    status: str  # the status the event announces
+    attempt: int
+    at: datetime
+    delivered: bool
+    status_code: int | None = None
+    error: str | None = None
+    duration_ms: float = 0
+    final: bool = False  # no further attempt for this event (delivered, refused, or out of attempts)
+
+
+@dataclass(frozen=True)
 class Content:
     """What one channel sends."""
 
@@ -125,6 +140,8 @@ class Notification:
     template: str | None = None
     template_version: int | None = None
     owner: str = "anonymous"  # the API key (its name) that created it; see domain/api_keys.py
+    callback_url: str | None = None  # told of every terminal status by a signed webhook
+    webhooks: tuple[WebhookAttempt, ...] = field(default_factory=tuple)
 
     def permanently_failed_channels(self) -> frozenset[Channel]:
         """Channels that said "this will never work" in an earlier round (since the last manual retry):

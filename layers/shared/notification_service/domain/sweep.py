@@ -7,6 +7,8 @@ A record is stuck when nothing moved it for longer than it should take:
 - `retrying` a grace period after its next round was due: the next round's message was lost.
 The repair is to enqueue the round that should run. A record swept `max_sweeps` times without moving
 on is failed with the reason, so that nothing stays unfinished and unseen.
+A finished record still owing its callback_url a webhook (sweep status `webhook`) gets that webhook's
+message again once it is overdue: its first message was lost, or its worker died.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ class SweepCandidate:
     round: int
     correlation_id: str
     sweeps: int
+    has_callback: bool = False  # failing it owes its callback_url a webhook
 
 
 @dataclass(frozen=True)

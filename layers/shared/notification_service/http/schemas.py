@@ -27,6 +27,7 @@ from notification_service.domain.model import (
     Notification,
     Routing,
     Status,
+    WebhookAttempt,
 )
 from notification_service.domain.recipient import (
     InvalidAddress,
@@ -154,6 +155,13 @@ class NotificationRequest(BaseModel):
         description="Deliver no earlier than this (ISO 8601 with an offset, at most 30 days ahead; "
         "a past time means now). Status `scheduled` until then; cancellable.",
         examples=["2026-12-01T09:00:00+01:00"],
+    )
+
+    callback_url: str | None = Field(
+        default=None,
+        max_length=2048,
+        description="Told of every terminal status (`sent`, `partially_sent`, `failed`, `cancelled`) by a "
+        "signed POST (`X-Signature: t=...,v1=<HMAC-SHA256>`): an `https` URL of a public address",
     )
 
     @field_validator("send_at")
@@ -388,6 +396,32 @@ class ContentView(BaseModel):
     html: str | None = None
 
 
+class WebhookAttemptView(BaseModel):
+    event_id: str
+    status: str = Field(description="The status the event announced")
+    attempt: int
+    at: str
+    delivered: bool
+    status_code: int | None = None
+    error: str | None = None
+    duration_ms: float
+    final: bool = Field(description="No further attempt for this event")
+
+    @classmethod
+    def of(cls, w: WebhookAttempt) -> WebhookAttemptView:
+        return cls(
+            event_id=w.event_id,
+            status=w.status,
+            attempt=w.attempt,
+            at=isoformat(w.at),
+            delivered=w.delivered,
+            status_code=w.status_code,
+            error=w.error,
+            duration_ms=w.duration_ms,
+            final=w.final,
+        )
+
+
 class NotificationView(BaseModel):
     id: str
     status: Status
@@ -411,6 +445,10 @@ class NotificationView(BaseModel):
     )
     send_at: str | None = None
     next_attempt_at: str | None = None
+    callback_url: str | None = None
+    webhooks: list[WebhookAttemptView] = Field(
+        default_factory=list, description="Each attempt to tell the callback_url, oldest first"
+    )
     created_at: str
     updated_at: str
 
@@ -443,6 +481,8 @@ class NotificationView(BaseModel):
                 else None
             ),
             next_attempt_at=_iso(n.next_attempt_at),
+            callback_url=n.callback_url,
+            webhooks=[WebhookAttemptView.of(w) for w in n.webhooks],
             created_at=isoformat(n.created_at),
             updated_at=isoformat(n.updated_at),
         )

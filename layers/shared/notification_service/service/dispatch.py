@@ -15,7 +15,7 @@ import contextvars
 import math
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TypeVar
@@ -55,6 +55,8 @@ from notification_service.ports import (
     Provider,
     ProviderHealth,
     RoundResult,
+    WebhookMessage,
+    WebhookQueue,
 )
 
 logger = Logger(child=True)
@@ -191,7 +193,11 @@ class DispatchService:
         resend_uncertain: bool = False,
         max_delay_seconds: int = SQS_MAX_DELAY_SECONDS,
         metrics: Metrics | None = None,
+        webhooks: WebhookQueue | None = None,
+        webhook_grace: timedelta = timedelta(seconds=60),
     ) -> None:
+        self._webhooks = webhooks
+        self._webhook_grace = webhook_grace
         self._metrics = metrics
         self._max_delay = max_delay_seconds
         self._provider_health = provider_health
@@ -292,6 +298,9 @@ class DispatchService:
             case FailedVerdict(reason=reason):
                 result = RoundResult(Status.FAILED, run.unwritten(attempts), reason=reason)
                 outcome = DispatchOutcome.FAILED
+        owes_webhook = bool(result.status.is_terminal and notification.callback_url and self._webhooks)
+        if owes_webhook:
+            result = replace(result, webhook_due=finished + self._webhook_grace)
         try:
             await self._blocking(
                 self._repository.complete_round,
@@ -309,6 +318,8 @@ class DispatchService:
             return RoundReport(DispatchOutcome.DROPPED)
         if isinstance(decision, RetryVerdict):
             await self._enqueue_next(message, decision.delay_seconds)
+        if owes_webhook:
+            await self._enqueue_webhook(message, result.status)
         await self._blocking(self._record_metrics, notification, message.round, attempts, result, finished)
         logger.info(
             "round finished",
@@ -412,6 +423,17 @@ class DispatchService:
             await self._enqueue_next(message, remaining)
             return DispatchOutcome.REQUEUED_NEXT_ROUND
         return DispatchOutcome.DROPPED
+
+    async def _enqueue_webhook(self, message: DeliveryMessage, status: Status) -> None:
+        """The record owes the webhook (written with the result): if this enqueue fails, the sweeper
+        sends it, so it never fails the round."""
+        if self._webhooks is None:
+            return
+        webhook = WebhookMessage(message.notification_id, status.value, 1, message.correlation_id)
+        try:
+            await self._blocking(self._webhooks.enqueue, webhook)
+        except DependencyUnavailable:
+            logger.warning("webhook not enqueued; the sweeper sends it later", extra={"status": status.value})
 
     async def _enqueue_next(self, message: DeliveryMessage, delay_seconds: int) -> None:
         await self._blocking(

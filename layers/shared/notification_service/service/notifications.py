@@ -41,6 +41,8 @@ from notification_service.ports import (
     NotificationAlreadyExists,
     NotificationRepository,
     Page,
+    WebhookMessage,
+    WebhookQueue,
 )
 
 logger = Logger(child=True)
@@ -76,6 +78,7 @@ class NewNotification:
     routing: Routing = Routing.FALLBACK
     rendered: Rendered | None = None  # made from a template: each channel's content
     owner: str = ANONYMOUS  # the API key (its name) asking: it alone sees the notification
+    callback_url: str | None = None  # checked by the caller (domain/webhook.py check_callback_url)
 
 
 @dataclass(frozen=True)
@@ -112,7 +115,9 @@ class NotificationService:
         retry_grace: timedelta = timedelta(seconds=60),
         max_delay_seconds: int = SQS_MAX_DELAY_SECONDS,
         metrics: Metrics | None = None,
+        webhooks: WebhookQueue | None = None,
     ) -> None:
+        self._webhooks = webhooks
         self._metrics = metrics
         self._retry_grace = retry_grace
         self._max_delay = max_delay_seconds
@@ -204,6 +209,7 @@ class NotificationService:
             template=new.rendered.template if new.rendered else None,
             template_version=new.rendered.version if new.rendered else None,
             owner=new.owner,
+            callback_url=new.callback_url,
             recipient=new.recipient,
             message=new.message,
             channels=new.channels,
@@ -283,9 +289,33 @@ class NotificationService:
     def list(self, query: ListQuery) -> Page:
         return self._repository.list_page(query)
 
+    @property
+    def accepts_callbacks(self) -> bool:
+        """Whether a callback_url can be honoured (the deployment has a webhook queue)."""
+        return self._webhooks is not None
+
     def cancel(self, notification_id: str, owner: str) -> Notification:
-        """Never sent after this: a round that claims it afterwards finds it cancelled."""
-        return self._repository.cancel(notification_id, owner, CANCELLED_BY_CLIENT, self._now())
+        """Never sent after this: a round that claims it afterwards finds it cancelled. Its callback_url
+        (if any) is owed the `cancelled` event, sent now or by the sweeper."""
+        current = self._repository.get_owned(notification_id, owner)
+        now = self._now()
+        owes = current.callback_url is not None and self._webhooks is not None
+        cancelled = self._repository.cancel(
+            notification_id,
+            owner,
+            CANCELLED_BY_CLIENT,
+            now,
+            webhook_due=now + self._retry_grace if owes else None,
+        )
+        if owes and self._webhooks is not None:
+            message = WebhookMessage(cancelled.id, Status.CANCELLED.value, 1, cancelled.correlation_id)
+            try:
+                self._webhooks.enqueue(message)
+            except DependencyUnavailable:
+                logger.warning(
+                    "webhook not enqueued; the sweeper sends it later", extra={"status": "cancelled"}
+                )
+        return cancelled
 
     def retry(self, notification_id: str, owner: str) -> Notification:
         """A failed notification gets fresh rounds: its next round is enqueued now (if that enqueue

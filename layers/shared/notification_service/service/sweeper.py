@@ -21,7 +21,14 @@ from notification_service.domain.sweep import (
     repair,
 )
 from notification_service.errors import DependencyUnavailable
-from notification_service.ports import DeliveryMessage, DeliveryQueue, StuckRecords
+from notification_service.ports import (
+    DeliveryMessage,
+    DeliveryQueue,
+    OwedWebhook,
+    StuckRecords,
+    WebhookMessage,
+    WebhookQueue,
+)
 
 logger = Logger(child=True)
 PAGE = 100  # records per status per run; the next run (a minute later) takes the rest
@@ -33,11 +40,13 @@ class SweepReport:
     failed: Counter[str] = field(default_factory=Counter)
     skipped: int = 0  # moved on between the read and the repair (another sweeper, or it woke up)
     errors: int = 0
+    webhooks: int = 0  # webhook messages sent again
 
     def as_dict(self) -> dict[str, object]:
         return {
             "requeued": dict(self.requeued),
             "failed": dict(self.failed),
+            "webhooks": self.webhooks,
             "skipped": self.skipped,
             "errors": self.errors,
         }
@@ -50,7 +59,9 @@ class Sweeper:
         queue: DeliveryQueue,
         policy: SweepPolicy,
         now: Callable[[], datetime],
+        webhooks: WebhookQueue | None = None,
     ) -> None:
+        self._webhooks = webhooks
         self._records = records
         self._queue = queue
         self._policy = policy
@@ -68,9 +79,30 @@ class Sweeper:
                         "could not repair a stuck record",
                         extra={"notification_id": candidate.id, "dependency": exc.dependency},
                     )
-        if report.requeued or report.failed or report.errors:
+        if self._webhooks is not None:
+            for owed in self._records.webhooks_owed(self._now(), limit):
+                try:
+                    self._resend_webhook(owed, self._webhooks, report)
+                except DependencyUnavailable as exc:
+                    report.errors += 1
+                    logger.warning(
+                        "could not re-enqueue an owed webhook",
+                        extra={"notification_id": owed.notification_id, "dependency": exc.dependency},
+                    )
+        if report.requeued or report.failed or report.errors or report.webhooks:
             logger.info("sweep finished", extra=report.as_dict())
         return report
+
+    def _resend_webhook(self, owed: OwedWebhook, webhooks: WebhookQueue, report: SweepReport) -> None:
+        if not self._records.postpone_webhook(owed, self._now() + self._policy.grace * 2):
+            report.skipped += 1
+            return
+        webhooks.enqueue(WebhookMessage(owed.notification_id, owed.status, 0, owed.correlation_id))
+        report.webhooks += 1
+        logger.warning(
+            "owed webhook re-enqueued",
+            extra={"notification_id": owed.notification_id, "status": owed.status},
+        )
 
     def _repair_one(self, status: Status, candidate: SweepCandidate, report: SweepReport) -> None:
         now = self._now()
@@ -90,6 +122,7 @@ class Sweeper:
                 report.requeued[status.value] += 1
                 logger.warning("stuck record re-enqueued", extra={**log_keys, "requeue_round": round_no})
             case GiveUp(reason=reason):
+                owes_webhook = candidate.has_callback and self._webhooks is not None
                 if not self._records.close(
                     candidate.id,
                     expected=status,
@@ -97,8 +130,15 @@ class Sweeper:
                     status=Status.FAILED,
                     reason=reason,
                     now=now,
+                    webhook_due=now + self._policy.grace if owes_webhook else None,
                 ):
                     report.skipped += 1
                     return
                 report.failed[status.value] += 1
                 logger.error("stuck record failed", extra={**log_keys, "reason": reason})
+                if owes_webhook and self._webhooks is not None:
+                    message = WebhookMessage(candidate.id, Status.FAILED.value, 0, candidate.correlation_id)
+                    try:
+                        self._webhooks.enqueue(message)
+                    except DependencyUnavailable:  # owed: the next sweep sends it
+                        logger.warning("webhook not enqueued; the sweeper sends it later", extra=log_keys)
