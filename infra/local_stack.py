@@ -81,6 +81,9 @@ class LocalStack:
         if self.config.sinks:
             self.sinks = Sinks(Inbox(self.config.inbox)).start()
             os.environ.update(self.sinks.provider_environment())
+            if self.config.port:  # the Twilio peer's status callbacks come back to this API
+                host = "127.0.0.1" if self.config.host == "0.0.0.0" else self.config.host
+                os.environ.setdefault("TWILIO_STATUS_CALLBACK_BASE", f"http://{host}:{self.config.port}")
         self.emulator = start_emulator(os.environ.get("AWS_ENDPOINT_URL"), port=self.config.emulator_port)
         configure_aws_environment(self.emulator.endpoint_url)
         self.redis = ensure_redis(os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL)

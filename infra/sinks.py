@@ -2,10 +2,20 @@
 an SMTP server (aiosmtpd), Twilio's Messages API and Telegram's Bot API over HTTP. What they receive
 is appended to an inbox file (JSON lines) that `notifyctl sinks` prints.
 
+Like Twilio, the Twilio peer reports on a message created with a `StatusCallback` URL: once it has
+answered the create, a background thread POSTs the final status there, form-encoded with Twilio's
+field names (MessageSid, MessageStatus `delivered` or `undelivered`, ErrorCode when undelivered,
+AccountSid, To, From, and SmsSid, SmsStatus, ApiVersion), signed with `X-Twilio-Signature` by the
+twilio package's RequestValidator and the peer's auth token. A callback that fails (refused, 5 s
+without an answer, an error status) is logged and dropped, never retried. `TwilioSink.callbacks_sent`
+records every attempt with its answer, and `wait_for_callbacks(n)` waits until n were made, so a test
+needs no sleep.
+
 Magic addresses make them fail the way the real services do:
 - email: a local part starting `reject` is refused (550), `tempfail` deferred (450);
 - SMS: a number ending 0001 is invalid (21211), 0009 not mobile (21614), 0429 rate-limited (20429),
-  0500 a server error (20500);
+  0500 a server error (20500); 0003 is accepted but never reaches the handset: its status callback
+  says `undelivered` with ErrorCode 30003 (unreachable destination handset);
 - Telegram: chat id 400400 is not found (400), 403403 blocked the bot (403), 429429 is rate-limited
   (429, retry_after 3), 500500 a server error.
 """
@@ -21,19 +31,24 @@ import re
 import ssl
 import threading
 import time
+import urllib.error
+import urllib.request
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, ClassVar, Self
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+from aws_lambda_powertools import Logger
 
 from infra.emulator import free_port
 
+logger = Logger(service="local-sinks")
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 DEFAULT_INBOX = Path(".notifyctl") / "sinks.jsonl"
 
@@ -152,8 +167,12 @@ class SmtpSink:
 
 
 # -- HTTP peers -----------------------------------------------------------------------------------------
+AfterReply = Callable[[], None]
+
+
 class _HttpPeer:
-    """A threaded HTTP server whose subclass answers `handle(method, path, headers, body)`."""
+    """A threaded HTTP server whose subclass answers `handle(path, headers, body)`, or `respond` when
+    something must happen once the answer is out (it then runs on a thread of its own)."""
 
     def __init__(self, port: int = 0) -> None:
         peer = self
@@ -161,13 +180,18 @@ class _HttpPeer:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
-                status, payload = peer.handle(self.path, dict(self.headers.items()), self.rfile.read(length))
+                status, payload, after = peer.respond(
+                    self.path, dict(self.headers.items()), self.rfile.read(length)
+                )
                 data = json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
+                self.wfile.flush()
+                if after is not None:
+                    threading.Thread(target=after, name="peer-after-reply", daemon=True).start()
 
             def log_message(self, format: str, *args: Any) -> None:
                 return
@@ -181,6 +205,13 @@ class _HttpPeer:
     def handle(self, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, Any]]:
         raise NotImplementedError
 
+    def respond(
+        self, path: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, Any], AfterReply | None]:
+        """The answer, and what to do once it has been sent, if anything."""
+        status, payload = self.handle(path, headers, body)
+        return status, payload, None
+
     def start(self) -> Self:
         self._thread.start()
         return self
@@ -190,8 +221,20 @@ class _HttpPeer:
         self.server.server_close()
 
 
+@dataclass(frozen=True)
+class StatusCallback:
+    """One status callback the Twilio peer made: where, what (as signed), and how it was answered."""
+
+    url: str
+    params: dict[str, str]
+    signature: str
+    status: int | None  # the HTTP status answered; None when no answer came (`error` says why)
+    error: str | None = None
+
+
 class TwilioSink(_HttpPeer):
-    """Twilio's Messages API: form fields in, JSON out, errors as Twilio shapes them."""
+    """Twilio's Messages API: form fields in, JSON out, errors as Twilio shapes them; status callbacks
+    to a create's StatusCallback URL once it is answered."""
 
     _PATH = re.compile(r"^/2010-04-01/Accounts/(?P<sid>[^/]+)/Messages\.json$")
     _FAILURES: ClassVar[dict[str, tuple[int, int, str]]] = {
@@ -200,12 +243,105 @@ class TwilioSink(_HttpPeer):
         "0429": (429, 20429, "Too Many Requests"),
         "0500": (500, 20500, "Internal Server Error"),
     }
+    # Accepted (201, queued), then reported undelivered by the carrier with this error code.
+    _UNDELIVERED: ClassVar[dict[str, str]] = {"0003": "30003"}  # unreachable destination handset
+    CALLBACK_ATTEMPTS = 5  # a callback answered 503 + Retry-After is tried again
+    CALLBACK_TIMEOUT_SECONDS = 5.0
 
-    def __init__(self, inbox: Inbox, account_sid: str, auth_token: str, port: int = 0) -> None:
+    def __init__(
+        self,
+        inbox: Inbox,
+        account_sid: str,
+        auth_token: str,
+        port: int = 0,
+        callback_delay_seconds: float = 0,
+    ) -> None:
         super().__init__(port)
         self.inbox = inbox
         self.account_sid = account_sid
         self.auth_token = auth_token
+        # How long "the carrier" takes before the callback (0: at once, after the create's answer).
+        self.callback_delay_seconds = callback_delay_seconds
+        self.callbacks_sent: list[StatusCallback] = []  # every attempt, in order (see wait_for_callbacks)
+        self._callbacks_changed = threading.Condition()
+
+    def wait_for_callbacks(self, count: int, timeout: float = 10) -> list[StatusCallback]:
+        """The callbacks made so far once there are at least `count` (TimeoutError after `timeout` s)."""
+        with self._callbacks_changed:
+            if not self._callbacks_changed.wait_for(lambda: len(self.callbacks_sent) >= count, timeout):
+                raise TimeoutError(
+                    f"{len(self.callbacks_sent)} status callback(s) made in {timeout} s, expected {count}"
+                )
+            return list(self.callbacks_sent)
+
+    def respond(
+        self, path: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, Any], AfterReply | None]:
+        status, payload = self.handle(path, headers, body)
+        url = _form(body).get("StatusCallback") if status == 201 else None
+        if not url:
+            return status, payload, None
+        to = str(payload["to"])
+        error_code = self._UNDELIVERED.get(to[-4:])
+        params = {
+            "MessageSid": str(payload["sid"]),
+            "SmsSid": str(payload["sid"]),
+            "MessageStatus": "undelivered" if error_code else "delivered",
+            "SmsStatus": "undelivered" if error_code else "delivered",
+            "AccountSid": self.account_sid,
+            "To": to,
+            "From": str(payload["from"] or LOCAL_TWILIO_FROM),
+            "ApiVersion": "2010-04-01",
+        }
+        if payload.get("messaging_service_sid"):
+            params["MessagingServiceSid"] = str(payload["messaging_service_sid"])
+        if error_code:
+            params["ErrorCode"] = error_code
+        return status, payload, lambda: self._send_callback(url, params)
+
+    def _send_callback(self, url: str, params: dict[str, str]) -> None:
+        from twilio.request_validator import RequestValidator
+
+        if self.callback_delay_seconds:
+            time.sleep(self.callback_delay_seconds)
+        signature: str = RequestValidator(self.auth_token).compute_signature(url, params)
+        request = urllib.request.Request(  # noqa: S310 - the URL the create named, as Twilio does
+            url,
+            data=urlencode(params).encode(),
+            headers={
+                "Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
+                "X-Twilio-Signature": signature,
+                "User-Agent": "TwilioProxy/1.1",
+            },
+            method="POST",
+        )
+        for _ in range(self.CALLBACK_ATTEMPTS):
+            status, error, retry_after = self._post_callback(request)
+            if status != 503 or retry_after is None:
+                break
+            # "not yet": the service has not recorded the message (its round is still writing); it
+            # says when to come back, as a Twilio connection override (#rc, #rp) would retry
+            time.sleep(retry_after)
+        if error is not None:
+            logger.warning(
+                "Twilio peer: status callback failed",
+                extra={"url": url, "sid": params["MessageSid"], "error": error},
+            )
+        with self._callbacks_changed:
+            self.callbacks_sent.append(StatusCallback(url, params, signature, status, error))
+            self._callbacks_changed.notify_all()
+
+    def _post_callback(self, request: urllib.request.Request) -> tuple[int | None, str | None, float | None]:
+        """(status, error, the Retry-After of a 503) of one POST of the callback."""
+        try:
+            with urllib.request.urlopen(request, timeout=self.CALLBACK_TIMEOUT_SECONDS) as answer:  # noqa: S310
+                return int(answer.status), None, None
+        except urllib.error.HTTPError as exc:
+            wait = exc.headers.get("Retry-After") if exc.headers else None
+            retry_after = min(float(wait), 5.0) if wait and wait.isdigit() else None
+            return exc.code, f"answered {exc.code}", retry_after
+        except Exception as exc:  # refused, timed out, a broken answer: logged and dropped, as Twilio does
+            return None, f"{type(exc).__name__}: {exc}", None
 
     def handle(self, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, Any]]:
         match = self._PATH.match(path.split("?", maxsplit=1)[0])
@@ -214,7 +350,7 @@ class TwilioSink(_HttpPeer):
         expected = "Basic " + base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
         if match["sid"] != self.account_sid or headers.get("Authorization") != expected:
             return 401, _twilio_error(401, 20003, "Authenticate")
-        form = {k: v[-1] for k, v in parse_qs(body.decode(), keep_blank_values=True).items()}
+        form = _form(body)
         to, text = form.get("To", ""), form.get("Body", "")
         if not E164.match(to):
             return 400, _twilio_error(400, 21211, f"The 'To' number {to} is not a valid phone number.")
@@ -262,6 +398,10 @@ class TwilioSink(_HttpPeer):
             "uri": f"/2010-04-01/Accounts/{self.account_sid}/Messages/{sid}.json",
             "subresource_uris": {},
         }
+
+
+def _form(body: bytes) -> dict[str, str]:
+    return {k: v[-1] for k, v in parse_qs(body.decode(), keep_blank_values=True).items()}
 
 
 def _twilio_error(status: int, code: int, message: str) -> dict[str, Any]:
@@ -331,6 +471,7 @@ class TelegramSink(_HttpPeer):
 # -- all three, for the local stack -----------------------------------------------------------------------
 LOCAL_TWILIO_SID = "AC" + "0" * 31 + "1"
 LOCAL_TWILIO_TOKEN = "local-twilio-auth-token"  # noqa: S105 - a sink's fixed credential, not a secret
+LOCAL_TWILIO_FROM = "+15005550006"  # Twilio's magic test number "valid and SMS-capable"
 LOCAL_TELEGRAM_TOKEN = "123456:local-telegram-bot-token"  # noqa: S105
 
 
@@ -358,7 +499,7 @@ class Sinks:
             "SMTP_PASSWORD": "",
             "TWILIO_ACCOUNT_SID": LOCAL_TWILIO_SID,
             "TWILIO_AUTH_TOKEN": LOCAL_TWILIO_TOKEN,
-            "TWILIO_FROM_NUMBER": "+15005550006",
+            "TWILIO_FROM_NUMBER": LOCAL_TWILIO_FROM,
             "TWILIO_API_BASE": self.twilio.base_url,
             "TELEGRAM_BOT_TOKEN": LOCAL_TELEGRAM_TOKEN,
             "TELEGRAM_API_BASE": self.telegram.base_url,

@@ -292,6 +292,27 @@ class FakeRepository:
             for n in (self.items[nid] for _, nid in due[:limit])
         ]
 
+    def record_receipt(
+        self,
+        notification_id: str,
+        provider_message_id: str,
+        status: Status,
+        reason: str | None,
+        now: datetime,
+        webhook_due: datetime | None,
+    ) -> bool:
+        current = self.get(notification_id)
+        if (current.status, current.channel_used, current.provider_message_id) != (
+            Status.SENT,
+            Channel.SMS,
+            provider_message_id,
+        ):
+            return False
+        self._store(current.with_changes(status=status, status_reason=reason, updated_at=now))
+        if webhook_due is not None:
+            self.webhooks_due[notification_id] = (status.value, webhook_due)
+        return True
+
     def webhooks_owed(self, now: datetime, limit: int) -> list[OwedWebhook]:
         self._available()
         due = sorted((when, nid, status) for nid, (status, when) in self.webhooks_due.items() if when <= now)

@@ -17,6 +17,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from notification_service.adapters.secrets import with_parameter_store_secrets
 from notification_service.bootstrap import ApiDependencies, build_api
 from notification_service.correlation import HEADER as CORRELATION_HEADER
 from notification_service.correlation import correlation_id_from
@@ -36,7 +37,7 @@ from notification_service.errors import (
     NotificationNotFound,
     RateLimited,
 )
-from notification_service.http.auth import Unauthorized, caller_of
+from notification_service.http.auth import PUBLIC_PREFIXES, Unauthorized, caller_of
 from notification_service.http.errors import field_errors, validation_error
 from notification_service.http.schemas import (
     MAX_BATCH,
@@ -56,11 +57,13 @@ from notification_service.http.schemas import (
     TemplateRequest,
     TemplateView,
 )
+from notification_service.http.twilio_callback import ForbiddenCallback, InvalidCallback, parse_and_verify
 from notification_service.lazy import Lazy
 from notification_service.ports import ListQuery
-from notification_service.service.notifications import BatchItem, NewNotification
+from notification_service.service.notifications import BatchItem, NewNotification, ReceiptOutcome
 from notification_service.service.readiness import check_dependencies
 from notification_service.service.templates import TemplateService
+from notification_service.settings import Settings
 from pydantic import ValidationError
 
 try:
@@ -69,6 +72,7 @@ except PackageNotFoundError:  # deployed: the layer carries the code, not the di
     API_VERSION = "0.1.0"
 
 IN_FLIGHT_RETRY_AFTER_SECONDS = 1
+TWILIO_STATUS_PATH = "/api/v1/providers/twilio/status"
 MAX_PAGE = 100
 BATCH_PATH = "/api/v1/notifications/batch"
 
@@ -95,6 +99,8 @@ UNAUTHORIZED: dict[int, Any] = {
     }
 }
 dependencies: Lazy[ApiDependencies] = Lazy(build_api)
+# Provider receipts need the Twilio auth token: deployed, read from SSM on the first receipt only.
+receipt_settings: Lazy[Settings] = Lazy(lambda: with_parameter_store_secrets(dependencies.get().settings))
 
 
 ErrorHandler = TypeVar("ErrorHandler", bound=Callable[..., Response[Any]])
@@ -488,6 +494,50 @@ def list_templates() -> TemplateList:
     return TemplateList(items=[TemplateView.of(t) for t in _templates().list()])
 
 
+@app.post(
+    TWILIO_STATUS_PATH,
+    summary="Twilio status callbacks: an sms `sent` becomes `delivered` or `undelivered`",
+    description="Signed by Twilio (`X-Twilio-Signature`, checked with the auth token); form-encoded "
+    "`MessageSid`, `MessageStatus`, `ErrorCode`; the notification id in the query, as the SMS provider "
+    "set it. Needs no API key.",
+    tags=["providers"],
+    responses={
+        204: {"description": "Recorded, or nothing to record (not final, not this message, already final)"},
+        400: {"description": "A field is missing", "content": {"application/json": {"model": ErrorBody}}},
+        403: {"description": "Not signed by Twilio", "content": {"application/json": {"model": ErrorBody}}},
+        404: {"description": "Unknown notification", "content": {"application/json": {"model": ErrorBody}}},
+        503: {
+            "description": "The round that sent it has not recorded it yet: try again after Retry-After",
+            "content": {"application/json": {"model": ErrorBody}},
+        },
+    },
+)
+def twilio_status() -> Response[Any]:
+    settings = receipt_settings.get()
+    callback = parse_and_verify(
+        app.current_event.raw_event,
+        settings.twilio_auth_token.get_secret_value(),
+        settings.twilio_status_callback_base or None,
+    )
+    receipt = callback.receipt
+    log_keys = {"notification_id": callback.notification_id, "message_status": callback.message_status}
+    if receipt is None:
+        logger.info("twilio status callback: not final", extra=log_keys)
+        return Response(HTTPStatus.NO_CONTENT, content_types.APPLICATION_JSON, "")
+    outcome = dependencies.get().notifications.record_receipt(
+        callback.notification_id, callback.message_sid, receipt, callback.error_code
+    )
+    logger.info("twilio receipt", extra={**log_keys, "outcome": outcome.value})
+    if outcome is ReceiptOutcome.TOO_EARLY:
+        return _error(
+            503,
+            "not_yet_sent",
+            "the notification has not recorded this message yet; try again",
+            headers={"Retry-After": "1"},
+        )
+    return Response(HTTPStatus.NO_CONTENT, content_types.APPLICATION_JSON, "")
+
+
 @app.get("/health", summary="Liveness", tags=["operations"])
 def health() -> HealthBody:
     return HealthBody(status="ok")
@@ -594,6 +644,17 @@ def transition_refused(exc: TransitionRefused) -> Response[Any]:
 @on_error(TemplateNotFound)
 def template_not_found(exc: TemplateNotFound) -> Response[Any]:
     return _error(404, "not_found", str(exc))
+
+
+@on_error(ForbiddenCallback)
+def forbidden_callback(exc: ForbiddenCallback) -> Response[Any]:
+    logger.warning("provider callback refused", extra={"reason": exc.reason})
+    return _error(403, "forbidden", f"not a valid provider callback: {exc.reason}")
+
+
+@on_error(InvalidCallback)
+def invalid_callback(exc: InvalidCallback) -> Response[Any]:
+    return _error(400, "bad_request", str(exc), [FieldError(field=exc.field, reason=exc.reason)])
 
 
 @on_error(InvalidField)
@@ -713,7 +774,13 @@ def _refused_before_routing(event: dict[str, Any], limit: int) -> Refusal | None
             {},
         )
     content_type = _content_type(event).strip().lower()
-    if event.get("body") and content_type and not content_type.startswith(content_types.APPLICATION_JSON):
+    form_allowed = str(event.get("path") or "").startswith(PUBLIC_PREFIXES)  # provider callbacks: forms
+    if (
+        event.get("body")
+        and content_type
+        and not form_allowed
+        and not content_type.startswith(content_types.APPLICATION_JSON)
+    ):
         return (
             415,
             ErrorBody(

@@ -22,7 +22,7 @@ from infra.emulator import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 STARTUP_DEADLINE_SECONDS = 120
-TERMINAL = {"sent", "partially_sent", "failed", "cancelled"}
+TERMINAL = {"sent", "partially_sent", "failed", "cancelled", "delivered", "undelivered"}
 # Every e2e stack asks for API keys: requests carry KEY unless a test says otherwise; OTHER_KEY is a
 # second client, who must not see the first one's notifications.
 KEY, KEY_ENTRY = new_key("e2e")

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 from infra.log_query import LogReader
 from infra.sinks import LOCAL_TELEGRAM_TOKEN, LOCAL_TWILIO_TOKEN, read_inbox
-from tests.e2e.conftest import RunningStack
+from tests.e2e.conftest import NO_KEY, RunningStack
 from tests.e2e.test_delivery import SEED_BODY
 
 
@@ -34,7 +35,8 @@ def test_a_refused_recipient_falls_back_to_sms_through_twilio(sinks_stack: Runni
         "message": "Order shipped",
     }
     record = sinks_stack.wait_terminal(sinks_stack.post(body).json()["id"])
-    assert (record["status"], record["channel_used"]) == ("sent", "sms")
+    assert record["status"] in {"sent", "delivered"}  # the Twilio peer's receipt may be in already
+    assert record["channel_used"] == "sms"
     first = record["attempts"][0]
     assert (first["channel"], first["outcome"], first["failure_kind"]) == ("email", "failed", "permanent")
     assert "550" in first["error"]
@@ -106,3 +108,42 @@ def test_no_secret_or_full_recipient_address_is_in_any_log_group(sinks_stack: Ru
     for secret in (*secrets, *recipients.values()):
         assert secret not in text, secret
     assert "p***@example.com" in text  # the API's "notification accepted" line, masked
+
+
+def _final(stack: RunningStack, nid: str, timeout: float = 30) -> dict[str, Any]:
+    """Poll until the sms's receipt is in (the deadline only guards against a hang)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        record: dict[str, Any] = stack.request("GET", f"/api/v1/notifications/{nid}").json()
+        if record["status"] in {"delivered", "undelivered"}:
+            return record
+        assert time.monotonic() < deadline, record
+        time.sleep(0.1)
+
+
+def test_twilio_receipts_move_an_sms_to_delivered_or_undelivered(sinks_stack: RunningStack) -> None:
+    # GIVEN two sms: the Twilio peer reports the first delivered, the second (+...0003) undelivered
+    delivered = sinks_stack.post({"recipient": "+447911123456", "message": "hi", "channels": ["sms"]})
+    lost = sinks_stack.post({"recipient": "+447911120003", "message": "hi", "channels": ["sms"]})
+    # THEN its signed status callbacks move them on, for good
+    record = _final(sinks_stack, delivered.json()["id"])
+    assert (record["status"], record["channel_used"]) == ("delivered", "sms")
+    record = _final(sinks_stack, lost.json()["id"])
+    assert record["status"] == "undelivered"
+    assert "30003" in record["status_reason"]
+    listed = sinks_stack.request("GET", "/api/v1/notifications?status=undelivered&limit=100").json()
+    assert lost.json()["id"] in {n["id"] for n in listed["items"]}
+
+
+def test_a_forged_twilio_callback_is_403(sinks_stack: RunningStack) -> None:
+    nid = sinks_stack.post({"recipient": "+447911123456", "message": "hi", "channels": ["sms"]}).json()["id"]
+    path = f"/api/v1/providers/twilio/status?notification_id={nid}"
+    form = b"MessageSid=SM00000000000000000000000000000000&MessageStatus=undelivered"
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    unsigned = sinks_stack.request("POST", path, headers=headers, raw=form, key=NO_KEY)
+    assert unsigned.status == 403
+    forged = sinks_stack.request(
+        "POST", path, headers={**headers, "X-Twilio-Signature": "bm90LWEtc2lnbmF0dXJl"}, raw=form, key=NO_KEY
+    )
+    assert (forged.status, forged.json()["error"]) == (403, "forbidden")
+    assert _final(sinks_stack, nid)["status"] == "delivered"  # the real receipt still counts

@@ -607,3 +607,19 @@ def test_a_terminal_record_owes_its_webhook_until_the_event_is_settled(
     # AND an attempt for an event no longer owed is still recorded
     repository.record_webhook(n.id, WebhookAttempt("evt_0", "cancelled", 1, later, False), None)
     assert len(repository.get(n.id).webhooks) == 3
+
+
+def test_a_receipt_moves_only_a_sent_sms_with_that_message_id(
+    repository: DynamoDbNotificationRepository,
+) -> None:
+    n = notification(channels=(Channel.SMS,))
+    repository.add(n)
+    repository.claim_round(n.id, 1, "A", T0, T0 + timedelta(seconds=60))
+    repository.complete_round(n.id, 1, "A", RoundResult(Status.SENT, [], Channel.SMS, "SM1"), T0)
+    assert not repository.record_receipt(n.id, "SM0", Status.DELIVERED, None, T0, None)
+    assert repository.record_receipt(n.id, "SM1", Status.UNDELIVERED, "carrier said no", T0, None)
+    assert not repository.record_receipt(n.id, "SM1", Status.DELIVERED, None, T0, None)  # never back
+    record = repository.get(n.id)
+    assert (record.status, record.status_reason) == (Status.UNDELIVERED, "carrier said no")
+    listed = repository.list_page(ListQuery(n.owner, Status.UNDELIVERED, limit=100)).items
+    assert n.id in {x.id for x in listed}

@@ -38,6 +38,7 @@ def test_functions_are_read_from_the_template(template: sam_template.SamTemplate
         ("/", "ANY"),
         ("/{proxy+}", "ANY"),
         *[(path, "GET") for path in ("/health", "/ready", "/docs", "/openapi.json")],
+        ("/api/v1/providers/{proxy+}", "POST"),
     }
     assert api.environment["TABLE_NAME"] == {"Ref": "NotificationsTable"}
     sweeper = template.function("SweeperFunction")

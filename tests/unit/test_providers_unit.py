@@ -4,6 +4,8 @@ pure functions and constructors only, no network."""
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 from collections.abc import Sequence
 from email.message import EmailMessage
 from email.utils import parsedate_to_datetime
@@ -19,14 +21,19 @@ from notification_service.domain.recipient import Recipient
 from notification_service.domain.retry_policy import RetryPolicy
 from notification_service.errors import ConfigurationError
 from notification_service.http.schemas import NotificationRequest
+from notification_service.http.twilio_callback import callback_url_for
 from notification_service.providers import email_smtp, sms_twilio, telegram_bot
 from notification_service.providers.email_smtp import SmtpEmailProvider, default_subject
 from notification_service.providers.mock import MockProvider
+from notification_service.providers.per_loop import PerLoop
 from notification_service.providers.registry import build_providers, configured_channels
 from notification_service.providers.sms_twilio import TwilioSmsProvider
 from notification_service.providers.telegram_bot import TelegramBotProvider
 from notification_service.settings import Settings, load_settings
 from pydantic import ValidationError
+from twilio.http import AsyncHttpClient
+from twilio.http.response import Response as TwilioResponse
+from twilio.rest import Client as TwilioClient
 
 from tests.fakes import FakeClock, FakeProvider
 
@@ -49,6 +56,7 @@ PROVIDER_VARIABLES = (
     "TWILIO_AUTH_TOKEN",
     "TWILIO_FROM_NUMBER",
     "TWILIO_MESSAGING_SERVICE_SID",
+    "TWILIO_STATUS_CALLBACK_BASE",
     "TELEGRAM_BOT_TOKEN",
     "MOCK_FAIL_CHANNELS",
     "MOCK_LATENCY_MS",
@@ -528,6 +536,83 @@ def test_twilio_classify(status: int, code: int | None, kind: FailureKind, confi
 def test_twilio_reason_names_status_and_code() -> None:
     assert sms_twilio.classify(400, 21211).reason == "Twilio answered 400 (error 21211)"
     assert sms_twilio.classify(503, None).reason == "Twilio answered 503"
+
+
+# --- Twilio: the form the client posts (status callbacks) ---------------------------------------------
+
+
+class RecordingTwilioHttp(AsyncHttpClient):  # type: ignore[misc]  # twilio is untyped
+    """The twilio client's transport, recording the form of each request and answering a queued message."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.getLogger("recording-twilio"), is_async=True)
+        self.forms: list[dict[str, object]] = []
+
+    async def request(
+        self,
+        method: str,
+        uri: str,
+        params: dict[str, object] | None = None,
+        data: dict[str, object] | None = None,
+        headers: dict[str, str] | None = None,
+        auth: tuple[str, str] | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 - twilio's transport interface
+        allow_redirects: bool = False,
+    ) -> TwilioResponse:
+        self.forms.append(dict(data or {}))
+        return TwilioResponse(201, json.dumps({"sid": "SM" + "f" * 32, "status": "queued"}))
+
+
+def twilio_form(status_callback_base: str) -> dict[str, object]:
+    provider = TwilioSmsProvider(
+        "AC123", "secret", from_number="+15005550006", status_callback_base=status_callback_base
+    )
+    transport = RecordingTwilioHttp()
+    provider._client = PerLoop(lambda: TwilioClient("AC123", "secret", http_client=transport))
+
+    outcome = asyncio.run(provider.send(outgoing(Channel.SMS, "+447911123456")))
+
+    assert outcome == Delivered("SM" + "f" * 32)
+    (form,) = transport.forms
+    return form
+
+
+def test_twilio_asks_for_status_callbacks_when_a_base_is_configured() -> None:
+    form = twilio_form("https://abc.execute-api.us-east-1.amazonaws.com/Prod")
+
+    assert form["StatusCallback"] == (
+        "https://abc.execute-api.us-east-1.amazonaws.com/Prod/api/v1/providers/twilio/status"
+        "?notification_id=n-1"
+    )
+    assert form["StatusCallback"] == callback_url_for(
+        "https://abc.execute-api.us-east-1.amazonaws.com/Prod", "n-1"
+    )
+    assert (form["To"], form["From"]) == ("+447911123456", "+15005550006")
+
+
+def test_twilio_asks_for_no_status_callback_without_a_base() -> None:
+    assert "StatusCallback" not in twilio_form("")
+
+
+def test_the_registry_hands_the_callback_base_to_twilio(env: pytest.MonkeyPatch) -> None:
+    configured = settings(
+        twilio_account_sid="AC123",
+        twilio_from_number="+15005550006",
+        twilio_status_callback_base=" https://api.example.com/notify/ ",
+    )
+
+    provider = build_providers(configured)[Channel.SMS]
+
+    assert configured.twilio_status_callback_base == "https://api.example.com/notify"
+    assert isinstance(provider, TwilioSmsProvider)
+    assert provider._status_callback_base == "https://api.example.com/notify"
+
+
+def test_a_callback_base_that_is_not_a_url_names_the_variable(env: pytest.MonkeyPatch) -> None:
+    env.setenv("TWILIO_STATUS_CALLBACK_BASE", "abc.execute-api.us-east-1.amazonaws.com/Prod")
+
+    with pytest.raises(ConfigurationError, match=r"TWILIO_STATUS_CALLBACK_BASE: .*public base URL"):
+        load_settings()
 
 
 @pytest.mark.parametrize(

@@ -10,13 +10,14 @@ from datetime import timedelta
 
 import pytest
 from notification_service.domain.model import Channel, Notification, Status
+from notification_service.domain.receipts import ReceiptStatus
 from notification_service.domain.recipient import Recipient
 from notification_service.domain.retry_policy import RetryPolicy
 from notification_service.domain.sweep import SweepPolicy
 from notification_service.domain.webhook import event_id, verify
 from notification_service.ports import DeliveryMessage, RoundResult, WebhookMessage
 from notification_service.service.dispatch import DispatchOutcome, DispatchService
-from notification_service.service.notifications import NotificationService
+from notification_service.service.notifications import NotificationService, ReceiptOutcome
 from notification_service.service.sweeper import Sweeper
 from notification_service.service.webhooks import WebhookOutcome, WebhookService, backoff_seconds
 
@@ -319,3 +320,39 @@ def test_notifyctl_status_shows_the_webhook_attempts() -> None:
     lines = timeline(notification)
     assert "attempt 1  will retry" in lines[1] and "HTTP 503" in lines[1]
     assert "attempt 2  delivered" in lines[2] and "HTTP 204" in lines[2]
+
+
+# -- provider receipts ------------------------------------------------------------------------------
+def test_a_receipt_moves_a_sent_sms_on_once_and_owes_its_webhook(
+    clock: FakeClock, repo: FakeRepository
+) -> None:
+    webhooks = FakeWebhookQueue()
+    notifications = NotificationService(repo, FakeQueue(), FakeIdempotency(), clock, webhooks=webhooks)
+    n = _stored(clock, repo, "n-r", channels=(Channel.SMS,), recipient=Recipient(phone="+447911123456"))
+    # too early: its round has not written the message id yet
+    repo.claim_round(n.id, 1, "w", clock(), clock() + GRACE)
+    assert (
+        notifications.record_receipt(n.id, "SM1", ReceiptStatus.DELIVERED, None) is ReceiptOutcome.TOO_EARLY
+    )
+    repo.complete_round(n.id, 1, "w", RoundResult(Status.SENT, [], Channel.SMS, "SM1"), clock())
+    # another message's receipt changes nothing
+    assert notifications.record_receipt(n.id, "SM0", ReceiptStatus.DELIVERED, None) is (
+        ReceiptOutcome.NOT_THIS_MESSAGE
+    )
+    # the receipt: undelivered, with the carrier's code; the callback_url is owed the event
+    outcome = notifications.record_receipt(n.id, "SM1", ReceiptStatus.UNDELIVERED, "30003")
+    assert outcome is ReceiptOutcome.RECORDED
+    record = repo.get(n.id)
+    assert (record.status, record.status_reason) == (
+        Status.UNDELIVERED,
+        "the carrier reported it undelivered (error 30003)",
+    )
+    assert [(m.status, m.attempt) for m, _ in webhooks.sent] == [("undelivered", 1)]
+    # a later state never moves back
+    assert notifications.record_receipt(n.id, "SM1", ReceiptStatus.UNDELIVERED, None) is (
+        ReceiptOutcome.ALREADY_FINAL
+    )
+    assert (
+        notifications.record_receipt(n.id, "SM1", ReceiptStatus.DELIVERED, None) is ReceiptOutcome.CONFLICTING
+    )
+    assert repo.get(n.id).status is Status.UNDELIVERED

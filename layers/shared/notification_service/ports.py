@@ -127,6 +127,19 @@ class NotificationRepository(RecordCloser, Protocol):
         """`get`, but another owner's notification raises NotificationNotFound too."""
         ...
 
+    def record_receipt(
+        self,
+        notification_id: str,
+        provider_message_id: str,
+        status: Status,
+        reason: str | None,
+        now: datetime,
+        webhook_due: datetime | None,
+    ) -> bool:
+        """Move a `sent` sms notification, as that provider message, to `status` (a receipt's);
+        False when it is not that (any more)."""
+        ...
+
     def claim_round(
         self, notification_id: str, round_no: int, owner: str, now: datetime, lease_until: datetime
     ) -> Notification:

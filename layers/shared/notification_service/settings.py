@@ -67,6 +67,10 @@ class Settings(BaseSettings):
     twilio_messaging_service_sid: str = ""
     twilio_api_base: str = "https://api.twilio.com"
     twilio_timeout_seconds: float = Field(default=10, gt=0, le=60)
+    # The API's public base URL (stage included, e.g. https://abc.execute-api.us-east-1.amazonaws.com/Prod):
+    # when set, each SMS asks Twilio for status callbacks at <base>/api/v1/providers/twilio/status
+    # (provider receipts: delivered / undelivered). Empty: no callbacks requested.
+    twilio_status_callback_base: str = ""
     # Telegram Bot API: real when TELEGRAM_BOT_TOKEN is set.
     telegram_bot_token: SecretStr = SecretStr("")
     telegram_api_base: str = "https://api.telegram.org"
@@ -136,6 +140,16 @@ class Settings(BaseSettings):
             if name not in {c.value for c in Channel}:
                 raise ValueError(f"unknown channel {name!r} (use email, sms, telegram)")
         return value
+
+    @field_validator("twilio_status_callback_base")
+    @classmethod
+    def _callback_base(cls, value: str) -> str:
+        base = value.strip().rstrip("/")
+        if base and not base.startswith(("https://", "http://")):
+            raise ValueError(
+                "use the API's public base URL, e.g. https://abc.execute-api.<region>.amazonaws.com/Prod"
+            )
+        return base
 
     @field_validator("smtp_tls", mode="before")
     @classmethod

@@ -481,6 +481,41 @@ class DynamoDbNotificationRepository:
             )
         return candidates
 
+    # -- receipts -----------------------------------------------------------------------------------
+    def record_receipt(
+        self,
+        notification_id: str,
+        provider_message_id: str,
+        status: Status,
+        reason: str | None,
+        now: datetime,
+        webhook_due: datetime | None,
+    ) -> bool:
+        """`sent` by sms as this provider message -> `delivered` / `undelivered`; False when the record
+        is not (or no longer) that: a later state never moves back."""
+        values: dict[str, Any] = {
+            ":status": _av(status.value),
+            ":status_pk": _av(_status_pk(status)),
+            ":now": _av(isoformat(now)),
+            ":sent": _av(Status.SENT.value),
+            ":sms": _av(Channel.SMS.value),
+            ":pmid": _av(provider_message_id),
+        }
+        sets = ["#status = :status", "status_pk = :status_pk", "updated_at = :now"]
+        if reason is not None:
+            sets.append("status_reason = :reason")
+            values[":reason"] = _av(reason)
+        if webhook_due is not None:
+            sets.append(_WEBHOOK_OWED)
+            values.update(_webhook_owed(status, webhook_due))
+        return self._update_if(
+            notification_id,
+            UpdateExpression="SET " + ", ".join(sets),
+            ConditionExpression="#status = :sent AND channel_used = :sms AND provider_message_id = :pmid",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues=values,
+        )
+
     # -- webhooks -----------------------------------------------------------------------------------
     def webhooks_owed(self, now: datetime, limit: int) -> list[OwedWebhook]:
         """Terminal records whose webhook should have been delivered (or given up on) by now."""

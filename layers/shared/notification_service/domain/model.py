@@ -28,13 +28,25 @@ class Status(StrEnum):
     RETRYING = "retrying"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    # After `sent`, the provider's receipt: the carrier's final word (domain/receipts.py)
+    DELIVERED = "delivered"
+    UNDELIVERED = "undelivered"
 
     @property
     def is_terminal(self) -> bool:
         return self in TERMINAL_STATUSES
 
 
-TERMINAL_STATUSES = frozenset({Status.SENT, Status.PARTIALLY_SENT, Status.FAILED, Status.CANCELLED})
+TERMINAL_STATUSES = frozenset(
+    {
+        Status.SENT,
+        Status.PARTIALLY_SENT,
+        Status.FAILED,
+        Status.CANCELLED,
+        Status.DELIVERED,
+        Status.UNDELIVERED,
+    }
+)
 
 
 class Routing(StrEnum):

@@ -54,6 +54,7 @@ def build_providers(settings: Settings) -> dict[Channel, Provider]:
             messaging_service_sid=settings.twilio_messaging_service_sid,
             api_base=settings.twilio_api_base,
             timeout_seconds=settings.twilio_timeout_seconds,
+            status_callback_base=settings.twilio_status_callback_base,
         )
     if Channel.TELEGRAM in real:
         from notification_service.providers.telegram_bot import TelegramBotProvider

@@ -1,4 +1,8 @@
-"""SMS over Twilio's Messages API with the twilio package's async client (a batch is not serialised)."""
+"""SMS over Twilio's Messages API with the twilio package's async client (a batch is not serialised).
+
+With a status callback base (TWILIO_STATUS_CALLBACK_BASE), each message asks Twilio to report its final
+state to `callback_url_for(base, notification_id)` (StatusCallback): the provider receipts that
+http/twilio_callback.py reads and domain/receipts.py interprets."""
 
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ from notification_service.domain.delivery import (
 )
 from notification_service.domain.model import Channel
 from notification_service.domain.recipient import InvalidAddress, mask_phone, validate_phone
+from notification_service.http.twilio_callback import callback_url_for
 from notification_service.providers.per_loop import PerLoop
 
 logger = Logger(child=True)
@@ -65,6 +70,7 @@ class TwilioSmsProvider:
         messaging_service_sid: str = "",
         api_base: str = "https://api.twilio.com",
         timeout_seconds: float = 10,
+        status_callback_base: str = "",
     ) -> None:
         self._account_sid = account_sid
         self._auth_token = auth_token
@@ -72,6 +78,7 @@ class TwilioSmsProvider:
         self._messaging_service_sid = messaging_service_sid
         self._api_base = api_base.rstrip("/")
         self._timeout = timeout_seconds
+        self._status_callback_base = status_callback_base  # empty: no status callbacks requested
         self._client = PerLoop(self._new_client)  # and its aiohttp connection pool
 
     def _new_client(self) -> Client:
@@ -86,16 +93,18 @@ class TwilioSmsProvider:
             to = validate_phone(message.address)
         except InvalidAddress as exc:
             return DeliveryFailed.permanent(f"invalid phone number: {exc}")
-        sender = (
+        options = (
             {"messaging_service_sid": self._messaging_service_sid}
             if self._messaging_service_sid
             else {"from_": self._from}
         )
+        if self._status_callback_base:  # Twilio reports delivered / undelivered there (receipts)
+            options["status_callback"] = callback_url_for(self._status_callback_base, message.notification_id)
         await commit()
         try:
             # the twilio client does not bound a silent server: this does
             sent = await asyncio.wait_for(
-                self._client.get().messages.create_async(to=to, body=message.body, **sender),
+                self._client.get().messages.create_async(to=to, body=message.body, **options),
                 timeout=self._timeout,
             )
         except TwilioRestException as exc:

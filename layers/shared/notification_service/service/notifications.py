@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -23,6 +24,7 @@ from notification_service.clock import isoformat
 from notification_service.domain.api_keys import ANONYMOUS
 from notification_service.domain.lifecycle import CANCELLED_BY_CLIENT
 from notification_service.domain.model import Channel, Notification, Routing, Status
+from notification_service.domain.receipts import ReceiptStatus
 from notification_service.domain.recipient import Recipient
 from notification_service.domain.schedule import SQS_MAX_DELAY_SECONDS, hop_delay
 from notification_service.domain.template import Rendered
@@ -65,6 +67,14 @@ def notification_id_for_key(idempotency_key: str, owner: str = ANONYMOUS) -> str
 def request_hash(payload: dict[str, Any]) -> str:
     canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class ReceiptOutcome(StrEnum):
+    RECORDED = "recorded"
+    ALREADY_FINAL = "already_final"  # the same receipt again (providers repeat callbacks)
+    CONFLICTING = "conflicting"  # another final state was recorded first: a later state never moves back
+    NOT_THIS_MESSAGE = "not_this_message"  # another round's or channel's message
+    TOO_EARLY = "too_early"  # the round that sent it has not recorded the message id yet
 
 
 @dataclass(frozen=True)
@@ -288,6 +298,44 @@ class NotificationService:
 
     def list(self, query: ListQuery) -> Page:
         return self._repository.list_page(query)
+
+    def record_receipt(
+        self, notification_id: str, provider_message_id: str, receipt: ReceiptStatus, error_code: str | None
+    ) -> ReceiptOutcome:
+        """The carrier's final word on an sms the provider accepted (domain/receipts.py): `sent` ->
+        `delivered` / `undelivered`, once; the callback_url is owed that event too."""
+        current = self._repository.get(notification_id)
+        status = Status(receipt.value)
+        if current.channel_used is not Channel.SMS or current.provider_message_id != provider_message_id:
+            if current.status is Status.PROCESSING:  # the round has not written the message id yet
+                return ReceiptOutcome.TOO_EARLY
+            return ReceiptOutcome.NOT_THIS_MESSAGE
+        if current.status is not Status.SENT:
+            return ReceiptOutcome.ALREADY_FINAL if current.status is status else ReceiptOutcome.CONFLICTING
+        now = self._now()
+        owes = current.callback_url is not None and self._webhooks is not None
+        reason = None
+        if status is Status.UNDELIVERED:
+            reason = "the carrier reported it undelivered" + (f" (error {error_code})" if error_code else "")
+        recorded = self._repository.record_receipt(
+            notification_id,
+            provider_message_id,
+            status,
+            reason,
+            now,
+            webhook_due=now + self._retry_grace if owes else None,
+        )
+        if not recorded:  # another receipt won the race
+            return ReceiptOutcome.ALREADY_FINAL
+        if owes and self._webhooks is not None:
+            message = WebhookMessage(notification_id, status.value, 1, current.correlation_id)
+            try:
+                self._webhooks.enqueue(message)
+            except DependencyUnavailable:
+                logger.warning(
+                    "webhook not enqueued; the sweeper sends it later", extra={"status": status.value}
+                )
+        return ReceiptOutcome.RECORDED
 
     @property
     def accepts_callbacks(self) -> bool:
