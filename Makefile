@@ -33,7 +33,7 @@ SEED ?= 7
 N ?= 300
 UNCERTAIN ?=
 chaos: setup
-	$(BIN)/pytest tests/e2e/test_chaos.py -q -s --chaos-seed $(SEED) --chaos-n $(N) $(if $(UNCERTAIN),--chaos-uncertain $(UNCERTAIN))
+	$(BIN)/pytest tests/e2e/test_chaos.py -q -s --chaos-seed $(SEED) --chaos-n $(N) --chaos-uncertain $(or $(UNCERTAIN),both)
 
 lint: setup
 	$(BIN)/ruff check .

@@ -49,7 +49,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--chaos-uncertain",
-        choices=["skip", "resend"],
-        default=os.environ.get("CHAOS_UNCERTAIN") or None,
-        help="UNCERTAIN_SENDS of the stack under test (default: a run with each)",
+        choices=["skip", "resend", "both"],
+        default=os.environ.get("CHAOS_UNCERTAIN") or "skip",
+        help="UNCERTAIN_SENDS of the stack under test: skip (the default setting; what `make test` runs), "
+        "resend, or both (what `make chaos` runs)",
     )
