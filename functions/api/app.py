@@ -5,7 +5,6 @@ from __future__ import annotations
 import binascii
 from collections.abc import Callable
 from http import HTTPStatus
-from importlib.metadata import PackageNotFoundError, version
 from typing import Annotated, Any, TypeVar, cast
 
 from aws_lambda_powertools import Logger, Tracer
@@ -17,6 +16,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from notification_service import __version__
 from notification_service.adapters.secrets import with_parameter_store_secrets
 from notification_service.bootstrap import ApiDependencies, build_api
 from notification_service.correlation import HEADER as CORRELATION_HEADER
@@ -66,10 +66,7 @@ from notification_service.service.templates import TemplateService
 from notification_service.settings import Settings
 from pydantic import ValidationError
 
-try:
-    API_VERSION = version("notification-service")
-except PackageNotFoundError:  # deployed: the layer carries the code, not the distribution metadata
-    API_VERSION = "0.1.0"
+API_VERSION = __version__
 
 IN_FLIGHT_RETRY_AFTER_SECONDS = 1
 TWILIO_STATUS_PATH = "/api/v1/providers/twilio/status"
@@ -77,7 +74,7 @@ MAX_PAGE = 100
 BATCH_PATH = "/api/v1/notifications/batch"
 
 logger = Logger()
-tracer = Tracer()
+tracer = Tracer(patch_modules=("botocore",))  # only what it calls: patching all costs cold start
 app = APIGatewayRestResolver(enable_validation=True)
 SECURITY_SCHEMES: dict[str, Any] = {
     "apiKey": APIKey.model_validate({"name": API_KEY_HEADER, "in": APIKeyIn.header})

@@ -21,7 +21,7 @@ from notification_service.service.dispatch import DispatchService, RoundInProgre
 from pydantic import ValidationError
 
 logger = Logger()
-tracer = Tracer()
+tracer = Tracer(patch_modules=("botocore", "httpx"))  # only what it calls: patching all costs cold start
 processor = AsyncBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 dispatcher: Lazy[DispatchService] = Lazy(build_dispatch)
 

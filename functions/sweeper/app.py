@@ -13,7 +13,7 @@ from notification_service.lazy import Lazy
 from notification_service.service.sweeper import Sweeper
 
 logger = Logger()
-tracer = Tracer()
+tracer = Tracer(patch_modules=("botocore",))  # only what it calls: patching all costs cold start
 sweeper: Lazy[Sweeper] = Lazy(build_sweeper)
 
 

@@ -18,7 +18,7 @@ from notification_service.webhook_message import WebhookRecord
 from pydantic import ValidationError
 
 logger = Logger()
-tracer = Tracer()
+tracer = Tracer(patch_modules=("botocore", "httpx"))  # only what it calls: patching all costs cold start
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 webhooks: Lazy[WebhookService] = Lazy(build_webhooks)
 

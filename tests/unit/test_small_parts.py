@@ -191,3 +191,13 @@ def test_build_providers_serves_every_channel_and_marks_failing_ones(monkeypatch
     assert isinstance(outcomes[Channel.SMS], DeliveryFailed)
     assert isinstance(outcomes[Channel.EMAIL], Delivered)
     assert isinstance(outcomes[Channel.TELEGRAM], Delivered)
+
+
+def test_the_package_version_is_the_distributions() -> None:
+    import tomllib
+    from pathlib import Path
+
+    import notification_service
+
+    pyproject = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
+    assert notification_service.__version__ == pyproject["project"]["version"]
