@@ -375,7 +375,7 @@ def _latency_seconds(record: dict[str, Any]) -> float:
 def _baseline(endpoint: str, table: str, queue_url: str, notifications: int, clients: int) -> float:
     """The AWS calls the service makes for one delivered notification, issued directly with boto3 on
     the same emulator: PutItem + SendMessage (accept), ReceiveMessage in batches of 10, a conditional
-    UpdateItem to claim, one to write the send's intent and one to complete, DeleteMessageBatch."""
+    UpdateItem to claim (with the first send's intent) and one to complete, DeleteMessageBatch."""
     dynamodb = boto3.client("dynamodb", endpoint_url=endpoint)
     sqs = boto3.client("sqs", endpoint_url=endpoint)
     remaining = threading.Semaphore(0)
@@ -405,22 +405,15 @@ def _baseline(endpoint: str, table: str, queue_url: str, notifications: int, cli
                 dynamodb.update_item(
                     TableName=table,
                     Key=key,
-                    UpdateExpression="SET #s = :p, #r = :one",
+                    UpdateExpression="SET #s = :p, #r = :one, sending = if_not_exists(sending, :intent)",
                     ConditionExpression="#s = :pending",
                     ExpressionAttributeNames={"#s": "status", "#r": "round"},
                     ExpressionAttributeValues={
                         ":p": {"S": "processing"},
                         ":one": {"N": "1"},
                         ":pending": {"S": "pending"},
+                        ":intent": {"M": {"round": {"N": "1"}, "token": {"S": "t"}}},
                     },
-                )
-                dynamodb.update_item(
-                    TableName=table,
-                    Key=key,
-                    UpdateExpression="SET sending = :email",
-                    ConditionExpression="#s = :p",
-                    ExpressionAttributeNames={"#s": "status"},
-                    ExpressionAttributeValues={":email": {"S": "email"}, ":p": {"S": "processing"}},
                 )
                 dynamodb.update_item(
                     TableName=table,

@@ -107,7 +107,13 @@ class FakeRepository:
         return found
 
     def claim_round(
-        self, notification_id: str, round_no: int, owner: str, now: datetime, lease_until: datetime
+        self,
+        notification_id: str,
+        round_no: int,
+        owner: str,
+        now: datetime,
+        lease_until: datetime,
+        intent_token: str | None = None,
     ) -> Notification:
         current = self.get(notification_id)
         fresh = (
@@ -134,6 +140,8 @@ class FakeRepository:
             updated_at=now,
             next_attempt_at=None,
         )
+        if intent_token is not None and claimed.sending is None:
+            claimed = claimed.with_changes(sending=SendInProgress(round_no, None, now, intent_token))
         self._store(claimed)
         return claimed
 
@@ -446,6 +454,7 @@ class FakeLedger:
 
     def __init__(self) -> None:
         self.entries: dict[tuple[str, int, Channel], ProviderAnswer] = {}
+        self.rounds: dict[tuple[str, int], set[str]] = {}
         self.unavailable = False
         self.calls: list[str] = []
 
@@ -458,6 +467,29 @@ class FakeLedger:
         self.calls.append("record")
         self._available()
         self.entries[(notification_id, round_no, channel)] = answer
+
+    def mark_claim(self, notification_id: str, round_no: int, token: str) -> None:
+        self.calls.append("mark_claim")
+        self._available()
+        self.rounds.setdefault((notification_id, round_no), set()).add(f"claim:{token}")
+
+    def mark_started(self, notification_id: str, round_no: int, channel: Channel) -> None:
+        self.calls.append("mark_started")
+        self._available()
+        self.rounds.setdefault((notification_id, round_no), set()).add(f"started:{channel.value}")
+
+    def started(self, notification_id: str, round_no: int, token: str, channel: Channel) -> bool | None:
+        self.calls.append("started")
+        self._available()
+        fields = self.rounds.get((notification_id, round_no), set())
+        if f"claim:{token}" not in fields:
+            return None
+        return f"started:{channel.value}" in fields
+
+    def forget(self) -> None:
+        """As a flushed cache: nothing recorded any more."""
+        self.entries.clear()
+        self.rounds.clear()
 
     def _available(self) -> None:
         if self.unavailable:

@@ -623,3 +623,22 @@ def test_a_receipt_moves_only_a_sent_sms_with_that_message_id(
     assert (record.status, record.status_reason) == (Status.UNDELIVERED, "carrier said no")
     listed = repository.list_page(ListQuery(n.owner, Status.UNDELIVERED, limit=100)).items
     assert n.id in {x.id for x in listed}
+
+
+def test_a_claim_writes_the_first_sends_intent_unless_an_earlier_one_is_there(
+    repository: DynamoDbNotificationRepository,
+) -> None:
+    n = notification()
+    repository.add(n)
+    claimed = repository.claim_round(n.id, 1, "A", T0, T0 + timedelta(seconds=60), intent_token="t-A")
+    assert claimed.sending == SendInProgress(1, None, T0, "t-A")
+    # A dies; B claims the round again later: A's intent stays, to be resolved
+    later = T0 + timedelta(seconds=61)
+    again = repository.claim_round(n.id, 1, "B", later, later + timedelta(seconds=60), intent_token="t-B")
+    assert again.sending == SendInProgress(1, None, T0, "t-A")
+    assert again.lease_owner == "B"
+    # a later send's intent names its channel; the result clears it
+    repository.begin_send(n.id, 1, "B", Channel.SMS, [], later)
+    assert repository.get(n.id).sending == SendInProgress(1, Channel.SMS, later)
+    repository.complete_round(n.id, 1, "B", RoundResult(Status.SENT, [], Channel.SMS), later)
+    assert repository.get(n.id).sending is None

@@ -32,6 +32,26 @@ def test_the_ledger_remembers_each_answer_per_round_and_channel(redis_url: str) 
     assert ledger.outcome("n-2", 1, Channel.EMAIL) is None
 
 
+def test_the_ledger_says_whether_a_claimed_first_send_started_while_it_holds_the_claim(
+    redis_url: str,
+) -> None:
+    client = redis_client(redis_url)
+    prefix = f"test-{uuid.uuid4().hex}:"
+    ledger = RedisDeliveryLedger(client, prefix=prefix)
+    assert ledger.started("n-1", 1, "t1", Channel.EMAIL) is None  # no claim on record: cannot say
+    ledger.mark_claim("n-1", 1, "t1")
+    assert ledger.started("n-1", 1, "t1", Channel.EMAIL) is False
+    ledger.mark_started("n-1", 1, Channel.EMAIL)
+    assert ledger.started("n-1", 1, "t1", Channel.EMAIL) is True
+    assert ledger.started("n-1", 1, "t1", Channel.SMS) is False
+    assert ledger.started("n-1", 1, "t2", Channel.EMAIL) is None  # another claim's token
+    assert 0 < client.ttl(f"{prefix}n-1:1") <= 7 * 24 * 3600
+    client.delete(f"{prefix}n-1:1")  # evicted or flushed: the claim goes with the marks
+    ledger.mark_started("n-1", 1, Channel.SMS)
+    assert ledger.started("n-1", 1, "t1", Channel.EMAIL) is None
+    client.delete(f"{prefix}n-1:1")
+
+
 def test_provider_health_reports_and_clears(redis_url: str) -> None:
     client = redis_client(redis_url)
     prefix = f"test-{uuid.uuid4().hex}:"
@@ -48,6 +68,12 @@ def test_redis_down_is_a_dependency_error_for_both() -> None:
         RedisDeliveryLedger(dead).outcome("n", 1, Channel.SMS)
     with pytest.raises(DependencyUnavailable):
         RedisDeliveryLedger(dead).record("n", 1, Channel.SMS, Delivered("x"))
+    with pytest.raises(DependencyUnavailable):
+        RedisDeliveryLedger(dead).mark_claim("n", 1, "t")
+    with pytest.raises(DependencyUnavailable):
+        RedisDeliveryLedger(dead).mark_started("n", 1, Channel.SMS)
+    with pytest.raises(DependencyUnavailable):
+        RedisDeliveryLedger(dead).started("n", 1, "t", Channel.SMS)
     with pytest.raises(DependencyUnavailable):
         RedisProviderHealth(dead).problems()
 

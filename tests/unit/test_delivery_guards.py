@@ -187,7 +187,14 @@ def test_the_intent_is_written_before_the_provider_is_called_and_the_answer_afte
 
     assert world.dispatch(1) is DispatchOutcome.SENT
 
-    assert seen == [SendInProgress(1, Channel.EMAIL, world.clock())]
+    # the claim wrote the first send's intent (no channel: whichever the round sends first), under a
+    # token the ledger holds; right before the provider call, the ledger marked email started
+    [intent] = seen
+    assert isinstance(intent, SendInProgress)
+    assert (intent.round, intent.channel, intent.started_at) == (1, None, world.clock())
+    assert world.ledger.rounds[(NOTIFICATION_ID, 1)] == {f"claim:{intent.token}", "started:email"}
+    assert world.ledger.calls == ["mark_claim", "mark_started", "record"]
+    assert world.repo.sends_begun == []  # no write of its own: 2 writes for the round, not 3
     assert world.ledger.entries == {(NOTIFICATION_ID, 1, Channel.EMAIL): Delivered("fake-email-1")}
     assert world.record().sending is None  # the result write clears it
 
@@ -197,7 +204,8 @@ def test_failed_attempts_are_written_with_the_next_channels_intent(world: World)
 
     world.dispatch(1)
 
-    assert world.repo.sends_begun == [(NOTIFICATION_ID, 1, Channel.EMAIL), (NOTIFICATION_ID, 1, Channel.SMS)]
+    # email's intent came with the claim; sms's is written with email's failed attempt
+    assert world.repo.sends_begun == [(NOTIFICATION_ID, 1, Channel.SMS)]
     assert [(a.channel, a.outcome) for a in world.record().attempts] == [
         (Channel.EMAIL, Outcome.FAILED),
         (Channel.SMS, Outcome.SENT),
@@ -294,27 +302,50 @@ def test_unavailable_ledger_does_not_stop_delivery(world: World) -> None:
 
     assert world.dispatch(1) is DispatchOutcome.SENT
 
-    assert world.ledger.calls == ["record"]
+    # no claim token: the intent is written before the send, as for every send
+    assert world.ledger.calls == ["mark_claim", "record"]
+    assert world.repo.sends_begun == [(NOTIFICATION_ID, 1, Channel.EMAIL)]
     assert world.calls()[Channel.EMAIL] == 1
     assert world.record().status is Status.SENT
 
 
 def test_a_worker_whose_lease_was_taken_over_never_sends(world: World) -> None:
-    # GIVEN another worker takes the round over between this one's claim and its send
+    # GIVEN email fails, and another worker takes the round over before this one's sms send
+    world.providers[Channel.EMAIL].script = [transient("SMTP 451")]
     service = world.service()
-    original = world.repo.claim_round
+    original = world.repo.begin_send
 
-    def claim_then_lose_it(*args: Any) -> Notification:
-        claimed = original(*args)
-        world.repo.items[NOTIFICATION_ID] = claimed.with_changes(lease_owner="someone-else")
-        return claimed
+    def lose_it_then_write(*args: Any) -> None:
+        world.repo.items[NOTIFICATION_ID] = world.record().with_changes(lease_owner="someone-else")
+        original(*args)
 
-    world.repo.claim_round = claim_then_lose_it  # type: ignore[method-assign,assignment]
+    world.repo.begin_send = lose_it_then_write  # type: ignore[method-assign,assignment]
 
     outcome = asyncio.run(service.dispatch(DeliveryMessage(NOTIFICATION_ID, 1, CORRELATION_ID)))
 
+    # THEN the sms intent's write is refused and sms is never sent
     assert outcome is DispatchOutcome.DROPPED
+    assert world.calls() == {Channel.EMAIL: 1, Channel.SMS: 0, Channel.TELEGRAM: 0}
+
+
+def test_a_worker_that_stalled_past_its_lease_never_makes_its_first_send(world: World) -> None:
+    # GIVEN the first send's intent came with the claim, and the worker stalls until its lease is
+    # nearly gone (only then could another worker take the round over)
+    service = world.service(send_budget_seconds=12)
+    original = world.repo.claim_round
+
+    def claim_then_stall(*args: Any) -> Notification:
+        claimed = original(*args)
+        world.clock.advance(LEASE.total_seconds() - 5)
+        return claimed
+
+    world.repo.claim_round = claim_then_stall  # type: ignore[method-assign,assignment]
+
+    # THEN the send is not started (less than one send's time left in the lease): released, unsent
+    with pytest.raises(RoundReleased):
+        asyncio.run(service.dispatch(DeliveryMessage(NOTIFICATION_ID, 1, CORRELATION_ID)))
     assert world.calls() == {Channel.EMAIL: 0, Channel.SMS: 0, Channel.TELEGRAM: 0}
+    assert world.record().sending is None
 
 
 def test_without_time_for_another_send_the_round_is_released_unfinished(world: World) -> None:
@@ -636,7 +667,8 @@ def test_a_provider_that_delivers_without_committing_is_reported(
 
 
 def test_a_store_outage_when_writing_the_intent_stops_the_round_without_a_send(world: World) -> None:
-    # GIVEN the store fails right when the intent is written
+    # GIVEN the store fails right when an intent is written (the ledger is down: no claim token)
+    world.ledger.unavailable = True
     original = world.repo.begin_send
 
     def store_down(*args: Any) -> None:
@@ -650,3 +682,46 @@ def test_a_store_outage_when_writing_the_intent_stops_the_round_without_a_send(w
     world.repo.begin_send = original  # type: ignore[method-assign]
     assert world.calls() == {Channel.EMAIL: 0, Channel.SMS: 0, Channel.TELEGRAM: 0}
     assert world.record().status is Status.PROCESSING  # the lease runs out; then it is claimed again
+
+
+# --- the first send's intent, written by the claim ----------------------------------------------------
+def claimed_and_died(world: World, started: bool) -> str:
+    """Round 1 was claimed with the first send's intent by a worker that died before (or right after)
+    marking the send started; the lease has run out since. Its token."""
+    world.ledger.mark_claim(NOTIFICATION_ID, 1, "t-dead")
+    world.repo.claim_round(NOTIFICATION_ID, 1, "dead", world.clock(), world.clock() + LEASE, "t-dead")
+    if started:
+        world.ledger.mark_started(NOTIFICATION_ID, 1, Channel.EMAIL)
+    world.clock.advance(LEASE.total_seconds())
+    world.ledger.calls.clear()
+    return "t-dead"
+
+
+def test_a_first_send_that_never_started_is_sent_when_the_round_runs_again(world: World) -> None:
+    claimed_and_died(world, started=False)
+
+    assert world.dispatch(1) is DispatchOutcome.SENT
+
+    assert world.calls()[Channel.EMAIL] == 1
+    assert [(a.channel, a.outcome) for a in world.record().attempts] == [(Channel.EMAIL, Outcome.SENT)]
+    # the earlier claim's intent stayed (if_not_exists): this send wrote its own before it started
+    assert world.repo.sends_begun == [(NOTIFICATION_ID, 1, Channel.EMAIL)]
+
+
+def test_a_first_send_that_started_is_uncertain_when_the_round_runs_again(world: World) -> None:
+    claimed_and_died(world, started=True)
+
+    world.dispatch(1)
+
+    assert world.calls() == {Channel.EMAIL: 0, Channel.SMS: 0, Channel.TELEGRAM: 0}
+    assert [(a.channel, a.outcome) for a in world.record().attempts] == [(Channel.EMAIL, Outcome.UNCERTAIN)]
+
+
+def test_a_ledger_that_lost_the_claim_cannot_say_and_the_send_counts_as_in_flight(world: World) -> None:
+    claimed_and_died(world, started=False)
+    world.ledger.forget()  # a flushed or restarted cache
+
+    world.dispatch(1)
+
+    assert world.calls()[Channel.EMAIL] == 0  # at most once: not sent again
+    assert world.record().attempts[0].outcome is Outcome.UNCERTAIN

@@ -141,10 +141,17 @@ class NotificationRepository(RecordCloser, Protocol):
         ...
 
     def claim_round(
-        self, notification_id: str, round_no: int, owner: str, now: datetime, lease_until: datetime
+        self,
+        notification_id: str,
+        round_no: int,
+        owner: str,
+        now: datetime,
+        lease_until: datetime,
+        intent_token: str | None = None,
     ) -> Notification:
-        """Move the record to `processing` round `round_no` under a lease. Raises ClaimRejected
-        (with the current record) or NotificationNotFound."""
+        """Move the record to `processing` round `round_no` under a lease; with `intent_token`, also
+        write the intent of the round's first send (SendInProgress with no channel) unless one is
+        there. Raises ClaimRejected (with the current record) or NotificationNotFound."""
         ...
 
     def begin_send(
@@ -273,6 +280,19 @@ class DeliveryLedger(Protocol):
     def record(
         self, notification_id: str, round_no: int, channel: Channel, answer: ProviderAnswer
     ) -> None: ...
+
+    def mark_claim(self, notification_id: str, round_no: int, token: str) -> None:
+        """Before a claim that writes the round's first send's intent: this claim (`token`) exists."""
+        ...
+
+    def mark_started(self, notification_id: str, round_no: int, channel: Channel) -> None:
+        """Right before the provider is called, in place of writing the intent to the store."""
+        ...
+
+    def started(self, notification_id: str, round_no: int, token: str, channel: Channel) -> bool | None:
+        """Whether `channel`'s send of this round started; None when the ledger cannot say (it does
+        not hold the claim `token` any more: lost or evicted since)."""
+        ...
 
 
 class ProviderHealth(Protocol):

@@ -145,8 +145,21 @@ class DynamoDbNotificationRepository:
             raise _unavailable(exc) from exc
 
     def claim_round(
-        self, notification_id: str, round_no: int, owner: str, now: datetime, lease_until: datetime
+        self,
+        notification_id: str,
+        round_no: int,
+        owner: str,
+        now: datetime,
+        lease_until: datetime,
+        intent_token: str | None = None,
     ) -> Notification:
+        """With `intent_token`, the claim also writes the intent of the round's first send (one write
+        instead of two), unless an earlier run's intent is still there: that one stays, to be resolved."""
+        intent = ""
+        values: dict[str, Any] = {}
+        if intent_token is not None:
+            intent = ", sending = if_not_exists(sending, :intent)"
+            values[":intent"] = _av({"round": round_no, "started_at": isoformat(now), "token": intent_token})
         try:
             answer = self._client.update_item(
                 TableName=self._table,
@@ -154,7 +167,7 @@ class DynamoDbNotificationRepository:
                 UpdateExpression=(
                     "SET #status = :processing, #round = :round, lease_owner = :owner, "
                     "lease_until = :lease_until, updated_at = :now, status_pk = :status_pk, "
-                    "sweep_status = :processing, sweep_due = :lease_until REMOVE next_attempt_at"
+                    f"sweep_status = :processing, sweep_due = :lease_until{intent} REMOVE next_attempt_at"
                 ),
                 ConditionExpression=(
                     "attribute_exists(pk) AND ("
@@ -175,6 +188,7 @@ class DynamoDbNotificationRepository:
                     ":now_ms": _av(_ms(now)),
                     ":now": _av(isoformat(now)),
                     ":status_pk": _av(_status_pk(Status.PROCESSING)),
+                    **values,
                 },
                 ReturnValues="ALL_NEW",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
@@ -767,9 +781,14 @@ def to_item(n: Notification) -> dict[str, Any]:
         "send_at_ms": _ms(n.send_at) if n.send_at else None,
         "sending": (
             {
-                "round": n.sending.round,
-                "channel": n.sending.channel.value,
-                "started_at": isoformat(n.sending.started_at),
+                k: v
+                for k, v in {
+                    "round": n.sending.round,
+                    "channel": n.sending.channel.value if n.sending.channel else None,
+                    "started_at": isoformat(n.sending.started_at),
+                    "token": n.sending.token,
+                }.items()
+                if v is not None
             }
             if n.sending
             else None
@@ -876,4 +895,5 @@ def _content(data: dict[str, Any]) -> Content:
 def _sending(data: dict[str, Any] | None) -> SendInProgress | None:
     if not data:
         return None
-    return SendInProgress(int(data["round"]), Channel(data["channel"]), parse_iso(data["started_at"]))
+    channel = Channel(data["channel"]) if data.get("channel") else None
+    return SendInProgress(int(data["round"]), channel, parse_iso(data["started_at"]), data.get("token"))

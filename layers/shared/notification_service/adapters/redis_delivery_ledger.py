@@ -1,5 +1,8 @@
 """DeliveryLedger in the Redis-compatible cache: one key per (notification, round, channel) holding
-what the provider answered, as JSON."""
+what the provider answered, as JSON; and one hash per (notification, round) holding the claims that
+wrote the round's first intent (`claim:<token>`) and the sends that started (`started:<channel>`).
+A send counts as not started only while the hash still holds the claim: the hash is one key, so a
+flush or an eviction loses both, and the answer is then "cannot say" (uncertain), never "not started"."""
 
 from __future__ import annotations
 
@@ -57,6 +60,38 @@ class RedisDeliveryLedger:
         if raw is None:
             return None
         return _decode(raw if isinstance(raw, bytes | str) else str(raw))
+
+    def _round_key(self, notification_id: str, round_no: int) -> str:
+        return f"{self._prefix}{notification_id}:{round_no}"
+
+    def mark_claim(self, notification_id: str, round_no: int, token: str) -> None:
+        key = self._round_key(notification_id, round_no)
+        try:
+            pipe = self._client.pipeline(transaction=True)
+            pipe.hset(key, f"claim:{token}", "1")
+            pipe.expire(key, LEDGER_TTL_SECONDS)
+            pipe.execute()
+        except redis.RedisError as exc:
+            raise DependencyUnavailable("redis", type(exc).__name__) from exc
+
+    def mark_started(self, notification_id: str, round_no: int, channel: Channel) -> None:
+        key = self._round_key(notification_id, round_no)
+        try:
+            # HSET on a vanished hash would make a fresh one without the claim: still "cannot say"
+            self._client.hset(key, f"started:{channel.value}", "1")
+        except redis.RedisError as exc:
+            raise DependencyUnavailable("redis", type(exc).__name__) from exc
+
+    def started(self, notification_id: str, round_no: int, token: str, channel: Channel) -> bool | None:
+        try:
+            claim, started = self._client.hmget(
+                self._round_key(notification_id, round_no), [f"claim:{token}", f"started:{channel.value}"]
+            )
+        except redis.RedisError as exc:
+            raise DependencyUnavailable("redis", type(exc).__name__) from exc
+        if claim is None:
+            return None
+        return started is not None
 
     def record(self, notification_id: str, round_no: int, channel: Channel, answer: ProviderAnswer) -> None:
         try:

@@ -39,6 +39,33 @@ Resolve = Callable[[OutgoingMessage, Sequence[Attempt]], Awaitable[SendOutcome]]
 Now = Callable[[], datetime]
 
 
+def _interrupted(notification: Notification, round_no: int) -> Channel | None:
+    """The channel of this round whose send an earlier run may have left in flight."""
+    in_flight = notification.sending
+    if in_flight is None or in_flight.round != round_no:
+        return None
+    return in_flight.channel or first_send(notification, round_no)
+
+
+def first_send(notification: Notification, round_no: int) -> Channel | None:
+    """The channel whose send `run_round` starts first on this record (None: it sends nothing): what
+    an intent written by the claim, without a channel, stands for. The record does not change between
+    that claim and the first send's outcome, so a run that resumes finds the same channel."""
+    given_up = notification.permanently_failed_channels()
+    recorded = {a.channel for a in notification.attempts if a.round == round_no}
+    every = notification.routing is Routing.ALL
+    delivered_before = notification.delivered_channels()
+    for channel in notification.channels:
+        if channel in recorded or (every and channel in delivered_before) or channel in given_up:
+            continue
+        content = notification.content_for(channel)
+        if notification.recipient.address_for(channel) is None or content is None:
+            continue
+        if fits(channel, content.text):
+            return channel
+    return None
+
+
 async def run_round(
     notification: Notification, round_no: int, send: Send, now: Now, resolve: Resolve | None = None
 ) -> list[Attempt]:
@@ -48,7 +75,7 @@ async def run_round(
     given_up = notification.permanently_failed_channels()
     recorded = {a.channel for a in notification.attempts if a.round == round_no}
     in_flight = notification.sending
-    interrupted = in_flight.channel if in_flight is not None and in_flight.round == round_no else None
+    interrupted = _interrupted(notification, round_no)
     every = notification.routing is Routing.ALL
     delivered_before = notification.delivered_channels()
     for channel in notification.channels:

@@ -113,11 +113,14 @@ class Content:
 @dataclass(frozen=True)
 class SendInProgress:
     """Written before a provider is called (write-ahead): the round that runs again after its worker
-    died knows which send may have happened."""
+    died knows which send may have happened. Written by the claim itself (`channel` None: the round's
+    first send, whichever channel that is; `token` names that claim in the delivery ledger, which says
+    whether the send started), or right before a later send (its channel)."""
 
     round: int
-    channel: Channel
+    channel: Channel | None
     started_at: datetime
+    token: str | None = None
 
 
 @dataclass(frozen=True)

@@ -2,10 +2,14 @@
 
 claim (conditional) -> for each channel tried: write the intent (conditional on the lease), call the
 provider, record its answer in the ledger -> write the round's result (conditional on the lease) ->
-enqueue the next round when the verdict says retry. A worker that lost its lease never sends; a
-round that runs again after its worker died resumes from the record and never resends the channel
-that was in flight. Blocking adapter calls run in threads so the records of a batch progress
-concurrently.
+enqueue the next round when the verdict says retry. The first send's intent rides on the claim (one
+write instead of two): the claim writes an intent with no channel ("the round's first send"), named
+by a token the ledger holds, and the send marks the ledger right before the provider is called. A run
+that resumes knows from the ledger whether that send started; when the ledger cannot say (the cache
+lost it, or is down), it is treated as in flight, as a written intent always was. A worker that lost
+its lease never sends; a round that runs again after its worker died resumes from the record and never
+resends the channel that was in flight. Blocking adapter calls run in threads so the records of a
+batch progress concurrently.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import math
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -36,6 +41,7 @@ from notification_service.domain.fallback import (
     PartiallySentVerdict,
     RetryVerdict,
     SentVerdict,
+    first_send,
     run_round,
     uncertain_send,
     verdict,
@@ -103,6 +109,7 @@ class _RoundRun:
         notification: Notification,
         round_no: int,
         time_left: Callable[[], float] | None,
+        token: str | None = None,
     ) -> None:
         self._service = service
         self._notification = notification
@@ -110,6 +117,16 @@ class _RoundRun:
         self._time_left = time_left
         self._attempts: Sequence[Attempt] = ()
         self._written = 0
+        # The channel whose intent this run's claim wrote (no write before its send: a ledger mark)
+        sending = notification.sending
+        claimed_intent = (
+            sending is not None
+            and sending.round == round_no
+            and sending.channel is None
+            and sending.token == token
+        )
+        self.owns_intent = bool(token) and claimed_intent
+        self._claimed_channel = first_send(notification, round_no) if self.owns_intent else None
 
     def unwritten(self, attempts: Sequence[Attempt] | None = None) -> list[Attempt]:
         """The attempts of this run not written yet (of `attempts`, or of those seen at the last send)."""
@@ -131,6 +148,16 @@ class _RoundRun:
 
         async def commit() -> None:  # the provider calls it right before the step it cannot take back
             nonlocal committed
+            if message.channel == self._claimed_channel and service.ledger is not None:
+                self._claimed_channel = None  # the claim's intent stands for one send only
+                try:
+                    await service.blocking(
+                        service.ledger.mark_started, message.notification_id, self._round, message.channel
+                    )
+                    committed = True
+                    return
+                except DependencyUnavailable:  # the store's write-ahead, as for any other send
+                    logger.warning("delivery ledger unavailable: the send's intent is written apart")
             await service.blocking(
                 service.repository.begin_send,
                 message.notification_id,
@@ -162,6 +189,17 @@ class _RoundRun:
                 extra={"channel": message.channel.value, "sent": isinstance(known, Delivered)},
             )
             return known
+        intent = self._notification.sending
+        if intent is not None and intent.channel is None and intent.token is not None:
+            started = await self._service.ledger_call(
+                "started", message.notification_id, self._round, intent.token, message.channel
+            )
+            if started is False:  # the ledger holds the claim that wrote the intent, and no start
+                logger.info(
+                    "the last worker stopped before its first send started: sent now",
+                    extra={"channel": message.channel.value},
+                )
+                return await self.send(message, attempts_so_far)
         if self._service.resend_uncertain:
             logger.warning(
                 "the send in flight when the last worker stopped has no recorded outcome: sent again "
@@ -247,6 +285,7 @@ class DispatchService:
     ) -> RoundReport:
         """Run the round `message` names. `time_left`: seconds left in this invocation; a send that
         might not finish in time (or within the lease) is not started, and the round is released."""
+        token = await self._claim_token(message)
         now = self._now()
         try:
             notification = await self._blocking(
@@ -256,13 +295,16 @@ class DispatchService:
                 self._worker_id,
                 now,
                 now + self._lease,
+                token,
             )
         except ClaimRejected as rejected:
             return RoundReport(await self._claim_lost(message, rejected))
 
-        run = _RoundRun(self, notification, message.round, time_left)
+        run = _RoundRun(self, notification, message.round, time_left, token)
+        # this claim's own intent is no send an earlier run left in flight
+        current = notification.with_changes(sending=None) if run.owns_intent else notification
         try:
-            attempts = await run_round(notification, message.round, run.send, self._now, run.resolve)
+            attempts = await run_round(current, message.round, run.send, self._now, run.resolve)
         except LeaseLost:
             logger.error("lease lost before a send; the send did not happen", extra={"round": message.round})
             return RoundReport(DispatchOutcome.DROPPED)
@@ -332,6 +374,23 @@ class DispatchService:
             },
         )
         return RoundReport(outcome, result.channel_used)
+
+    async def _claim_token(self, message: DeliveryMessage) -> str | None:
+        """A token for the claim to write the first send's intent under, once the ledger holds it;
+        None (the intent is written before the send, as for any other) when the ledger is not there."""
+        if self._ledger is None:
+            return None
+        token = uuid.uuid4().hex
+        try:
+            await self._blocking(self._ledger.mark_claim, message.notification_id, message.round, token)
+        except DependencyUnavailable:
+            logger.warning("delivery ledger unavailable: the first send's intent is written apart")
+            return None
+        return token
+
+    @property
+    def ledger(self) -> DeliveryLedger | None:
+        return self._ledger
 
     async def send(self, message: OutgoingMessage, commit: Commit) -> ProviderAnswer:
         provider = self._providers.get(message.channel)
