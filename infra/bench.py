@@ -61,6 +61,14 @@ BENCH_ONLY = {"dynamodb:Scan"}  # the benchmark's own polling; the service never
 # to CloudWatch Logs, billed per GB ingested, not per request): reported, not counted as the service's.
 PLATFORM_SERVICES = {"logs"}
 
+# The benchmark's stacks: no API keys (its clients send none) and rate limits far above what the run sends.
+UNREACHABLE_LIMITS = {
+    "API_KEYS": "",
+    "RATE_LIMIT_PER_KEY_PER_SECOND": "1000000",
+    "RATE_LIMIT_PER_KEY_BURST": "1000000",
+    "RATE_LIMIT_PER_RECIPIENT_PER_HOUR": "100000000",
+}
+
 
 def dynamodb_item_bytes(value: Any, name: str = "") -> int:
     """An attribute's size as DynamoDB bills it (its name + its value: strings and binaries by length,
@@ -200,6 +208,7 @@ def batch(latency_seconds: float, repetitions: int) -> dict[str, Any]:
         "TELEGRAM_BOT_TOKEN": LOCAL_TELEGRAM_TOKEN,
         "TELEGRAM_API_BASE": sink.base_url,
         "LAMBDA_TASK_ROOT": str(PROJECT_ROOT / "functions" / "dispatch"),
+        **UNREACHABLE_LIMITS,  # every record goes to one chat: a per-recipient limit would refuse some
     }
     stack = LocalStack(LocalStackConfig(serve=False, emulator_port=0, stack_name="bench-batch"))
     dispatch: WorkerProcess | None = None
@@ -280,15 +289,6 @@ def _post(url: str, body: dict[str, Any]) -> str:
     with urllib.request.urlopen(request, timeout=60) as answer:  # noqa: S310
         notification_id: str = json.loads(answer.read())["id"]
         return notification_id
-
-
-# No API keys (the clients send none) and rate limits far above what the run sends.
-UNREACHABLE_LIMITS = {
-    "API_KEYS": "",
-    "RATE_LIMIT_PER_KEY_PER_SECOND": "1000000",
-    "RATE_LIMIT_PER_KEY_BURST": "1000000",
-    "RATE_LIMIT_PER_RECIPIENT_PER_HOUR": "100000000",
-}
 
 
 def end_to_end(notifications: int, clients: int) -> dict[str, Any]:
