@@ -37,7 +37,7 @@ from notification_service.errors import (
     NotificationNotFound,
     RateLimited,
 )
-from notification_service.http.auth import PUBLIC_PREFIXES, Unauthorized, caller_of
+from notification_service.http.auth import PUBLIC_PREFIXES, Unauthorized, caller_of, header
 from notification_service.http.errors import field_errors, validation_error
 from notification_service.http.schemas import (
     MAX_BATCH,
@@ -61,6 +61,7 @@ from notification_service.http.twilio_callback import ForbiddenCallback, Invalid
 from notification_service.lazy import Lazy
 from notification_service.ports import ListQuery
 from notification_service.service.notifications import BatchItem, NewNotification, ReceiptOutcome
+from notification_service.service.rate_limits import admit
 from notification_service.service.readiness import check_dependencies
 from notification_service.service.templates import TemplateService
 from notification_service.settings import Settings
@@ -246,21 +247,9 @@ def create_batch(request: BatchRequest) -> Response[BatchResponse]:
 
 
 def _rate_limit(recipients: list[Recipient], cost: int = 1) -> dict[str, str]:
-    """Count this request against the caller's and its recipients' limits: the RateLimit-* headers
-    to answer with, or RateLimited (429). The cache being down lets requests through, loudly: a cache
-    outage must not stop notifications."""
-    limiter = dependencies.get().rate_limiter
-    if limiter is None:
-        return {}
-    addresses = [address for recipient in recipients for address in recipient.addresses()]
-    try:
-        decision = limiter.acquire(_caller(), addresses, cost=cost)
-    except DependencyUnavailable as exc:
-        logger.warning("rate limits not checked: the cache is unavailable", extra={"detail": exc.detail})
-        return {}
-    if not decision.allowed:
-        raise RateLimited(decision)
-    return decision.headers()
+    """The RateLimit-* headers to answer with (service/rate_limits.py admits; RateLimited is a 429)."""
+    decision = admit(dependencies.get().rate_limiter, _caller(), recipients, cost)
+    return decision.headers() if decision is not None else {}
 
 
 def _check_callback(url: str) -> None:
@@ -740,8 +729,7 @@ def _body_size(event: dict[str, Any]) -> int:
 
 
 def _content_type(event: dict[str, Any]) -> str:
-    headers = event.get("headers") or {}
-    return next((str(v) for k, v in headers.items() if k.lower() == "content-type"), "")
+    return header(event.get("headers"), "content-type") or ""
 
 
 Refusal = tuple[int, ErrorBody, dict[str, list[str]]]

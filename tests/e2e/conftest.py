@@ -10,7 +10,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -128,10 +128,16 @@ class RunningStack:
 
     def wait_terminal(self, notification_id: str, timeout: float = 90) -> dict[str, Any]:
         """Poll the record until it is terminal (the deadline only guards against a hang)."""
+        return self.wait_for(notification_id, lambda record: record["status"] in TERMINAL, timeout)
+
+    def wait_for(
+        self, notification_id: str, done: Callable[[dict[str, Any]], bool], timeout: float = 90
+    ) -> dict[str, Any]:
+        """Poll the record until `done` says so (the deadline only guards against a hang)."""
         deadline = time.monotonic() + timeout
         while True:
             record: dict[str, Any] = self.request("GET", f"/api/v1/notifications/{notification_id}").json()
-            if record["status"] in TERMINAL:
+            if done(record):
                 return record
             if time.monotonic() > deadline:
                 raise AssertionError(f"{notification_id} still {record['status']}: {record}")

@@ -111,14 +111,8 @@ def test_no_secret_or_full_recipient_address_is_in_any_log_group(sinks_stack: Ru
 
 
 def _final(stack: RunningStack, nid: str, timeout: float = 30) -> dict[str, Any]:
-    """Poll until the sms's receipt is in (the deadline only guards against a hang)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        record: dict[str, Any] = stack.request("GET", f"/api/v1/notifications/{nid}").json()
-        if record["status"] in {"delivered", "undelivered"}:
-            return record
-        assert time.monotonic() < deadline, record
-        time.sleep(0.1)
+    """The record once the sms's receipt is in."""
+    return stack.wait_for(nid, lambda r: r["status"] in {"delivered", "undelivered"}, timeout)
 
 
 def test_twilio_receipts_move_an_sms_to_delivered_or_undelivered(sinks_stack: RunningStack) -> None:

@@ -75,15 +75,10 @@ def receiver() -> Iterator[Receiver]:
 
 
 def settled(stack: RunningStack, nid: str, status: str, timeout: float = 60) -> dict[str, Any]:
-    """Poll the record until the webhook for `status` has had its last attempt (the deadline only
-    guards against a hang)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        record: dict[str, Any] = stack.request("GET", f"/api/v1/notifications/{nid}").json()
-        if any(w["status"] == status and w["final"] for w in record["webhooks"]):
-            return record
-        assert time.monotonic() < deadline, record
-        time.sleep(0.1)
+    """The record once the webhook for `status` has had its last attempt."""
+    return stack.wait_for(
+        nid, lambda r: any(w["status"] == status and w["final"] for w in r["webhooks"]), timeout
+    )
 
 
 EMAIL = {"recipient": {"email": "hooked@example.com"}, "message": "hooked", "channels": ["email"]}

@@ -117,13 +117,16 @@ class Settings(BaseSettings):
     webhook_timeout_seconds: float = Field(default=5, gt=0, le=30)
     webhook_backoff_seconds: int = Field(default=10, ge=1, le=900)  # before attempt 2; x3 each time
 
+    @cached_property
+    def webhook_secrets_by_owner(self) -> dict[str, str]:
+        entries = (
+            entry.strip().partition(":") for entry in self.webhook_secrets.get_secret_value().split(",")
+        )
+        return {name: secret for name, _, secret in entries if name and secret}
+
     def webhook_secret_for(self, owner: str) -> str | None:
         """The secret that signs `owner`'s webhooks: its own, else the service's, else None."""
-        for entry in self.webhook_secrets.get_secret_value().split(","):
-            name, _, secret = entry.strip().partition(":")
-            if name == owner and secret:
-                return secret
-        return self.webhook_secret.get_secret_value() or None
+        return self.webhook_secrets_by_owner.get(owner) or self.webhook_secret.get_secret_value() or None
 
     @cached_property
     def rate_limits(self) -> RateLimits:

@@ -61,9 +61,9 @@ from notification_service.ports import (
     Provider,
     ProviderHealth,
     RoundResult,
-    WebhookMessage,
     WebhookQueue,
 )
+from notification_service.service.owed_webhook import enqueue_owed_webhook
 
 logger = Logger(child=True)
 T = TypeVar("T")
@@ -486,13 +486,13 @@ class DispatchService:
     async def _enqueue_webhook(self, message: DeliveryMessage, status: Status) -> None:
         """The record owes the webhook (written with the result): if this enqueue fails, the sweeper
         sends it, so it never fails the round."""
-        if self._webhooks is None:
-            return
-        webhook = WebhookMessage(message.notification_id, status.value, 1, message.correlation_id)
-        try:
-            await self._blocking(self._webhooks.enqueue, webhook)
-        except DependencyUnavailable:
-            logger.warning("webhook not enqueued; the sweeper sends it later", extra={"status": status.value})
+        await self._blocking(
+            enqueue_owed_webhook,
+            self._webhooks,
+            message.notification_id,
+            status.value,
+            message.correlation_id,
+        )
 
     async def _enqueue_next(self, message: DeliveryMessage, delay_seconds: int) -> None:
         await self._blocking(

@@ -43,9 +43,9 @@ from notification_service.ports import (
     NotificationAlreadyExists,
     NotificationRepository,
     Page,
-    WebhookMessage,
     WebhookQueue,
 )
+from notification_service.service.owed_webhook import enqueue_owed_webhook
 
 logger = Logger(child=True)
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
@@ -327,14 +327,8 @@ class NotificationService:
         )
         if not recorded:  # another receipt won the race
             return ReceiptOutcome.ALREADY_FINAL
-        if owes and self._webhooks is not None:
-            message = WebhookMessage(notification_id, status.value, 1, current.correlation_id)
-            try:
-                self._webhooks.enqueue(message)
-            except DependencyUnavailable:
-                logger.warning(
-                    "webhook not enqueued; the sweeper sends it later", extra={"status": status.value}
-                )
+        if owes:
+            enqueue_owed_webhook(self._webhooks, notification_id, status.value, current.correlation_id)
         return ReceiptOutcome.RECORDED
 
     @property
@@ -355,14 +349,10 @@ class NotificationService:
             now,
             webhook_due=now + self._retry_grace if owes else None,
         )
-        if owes and self._webhooks is not None:
-            message = WebhookMessage(cancelled.id, Status.CANCELLED.value, 1, cancelled.correlation_id)
-            try:
-                self._webhooks.enqueue(message)
-            except DependencyUnavailable:
-                logger.warning(
-                    "webhook not enqueued; the sweeper sends it later", extra={"status": "cancelled"}
-                )
+        if owes:
+            enqueue_owed_webhook(
+                self._webhooks, cancelled.id, Status.CANCELLED.value, cancelled.correlation_id
+            )
         return cancelled
 
     def retry(self, notification_id: str, owner: str) -> Notification:

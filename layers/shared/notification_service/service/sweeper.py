@@ -29,6 +29,7 @@ from notification_service.ports import (
     WebhookMessage,
     WebhookQueue,
 )
+from notification_service.service.owed_webhook import enqueue_owed_webhook
 
 logger = Logger(child=True)
 PAGE = 100  # records per status per run; the next run (a minute later) takes the rest
@@ -136,9 +137,7 @@ class Sweeper:
                     return
                 report.failed[status.value] += 1
                 logger.error("stuck record failed", extra={**log_keys, "reason": reason})
-                if owes_webhook and self._webhooks is not None:
-                    message = WebhookMessage(candidate.id, Status.FAILED.value, 0, candidate.correlation_id)
-                    try:
-                        self._webhooks.enqueue(message)
-                    except DependencyUnavailable:  # owed: the next sweep sends it
-                        logger.warning("webhook not enqueued; the sweeper sends it later", extra=log_keys)
+                if owes_webhook:
+                    enqueue_owed_webhook(
+                        self._webhooks, candidate.id, Status.FAILED.value, candidate.correlation_id, attempt=0
+                    )
