@@ -4,15 +4,19 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 SAM_VENV ?= .venv-sam
 
-.PHONY: setup run test test-unit test-integration test-e2e chaos lint format template-check sam-cli bench clean
+.PHONY: setup browser run test test-unit test-integration test-e2e chaos lint format template-check sam-cli bench clean
 
 setup:
 	@VENV=$(VENV) ./scripts/bootstrap.sh
 
+# Chromium for the admin page's browser tests (Debian's package; skipped where it cannot be installed)
+browser:
+	@./scripts/install_chromium.sh
+
 run: setup
 	$(BIN)/notifyctl local $(if $(PORT),--port $(PORT)) $(ARGS)
 
-test: setup
+test: setup browser
 	@rm -f .coverage .coverage.*
 	$(BIN)/coverage run -m pytest $(PYTEST_ARGS)
 	@$(BIN)/coverage combine -q
@@ -24,7 +28,7 @@ test-unit: setup
 test-integration: setup
 	$(BIN)/pytest tests/integration -q
 
-test-e2e: setup
+test-e2e: setup browser
 	$(BIN)/pytest tests/e2e -q
 
 # The chaos test alone, with another seed, more notifications, one UNCERTAIN_SENDS mode (default both):

@@ -187,6 +187,7 @@ def run_local(config: LocalStackConfig) -> int:
         "Notification service running locally (Ctrl-C stops it)",
         f"  API        {stack.api_url}/api/v1/notifications",
         f"  docs       {stack.api_url}/docs   (OpenAPI: {stack.api_url}/openapi.json)",
+        f"  admin      {stack.api_url}/admin",
         f"  emulator   {stack.emulator.endpoint_url}   "
         f"({'embedded moto' if stack.emulator.embedded else 'external'}; stack {stack.stack.name})",
         f"  table      {stack.environment.get('TABLE_NAME')}",

@@ -11,10 +11,17 @@ from typing import Any
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
+from notification_service.adapters.log_reader import (
+    LogEvent,
+    LogFilter,
+    LogReader,
+    groups_for,
+    now_ms,
+    parse_since,
+)
 
 from infra import sam_template
 from infra.emulator import emulator_url
-from infra.log_query import LogEvent, LogFilter, LogReader, groups_for, now_ms, parse_since
 from infra.sam_template import TemplateError
 
 

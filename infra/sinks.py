@@ -12,7 +12,9 @@ records every attempt with its answer, and `wait_for_callbacks(n)` waits until n
 needs no sleep.
 
 Magic addresses make them fail the way the real services do:
-- email: a local part starting `reject` is refused (550), `tempfail` deferred (450);
+- email: a local part starting `reject` is refused (550), `tempfail` deferred (450), `fullbox`
+  refused (552, mailbox full) the first time that address is tried and accepted after (a mailbox
+  that was emptied: what a manual retry is for);
 - SMS: a number ending 0001 is invalid (21211), 0009 not mobile (21614), 0429 rate-limited (20429),
   0500 a server error (20500); 0003 is accepted but never reaches the handset: its status callback
   says `undelivered` with ErrorCode 30003 (unreachable destination handset);
@@ -87,6 +89,7 @@ class _MailHandler:
     def __init__(self, inbox: Inbox, implicit_tls: bool = False) -> None:
         self._inbox = inbox
         self._implicit_tls = implicit_tls  # aiosmtpd marks only STARTTLS sessions
+        self._full_once: set[str] = set()  # `fullbox` addresses refused once already
 
     async def handle_RCPT(  # noqa: N802 - aiosmtpd's hook name
         self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
@@ -96,6 +99,9 @@ class _MailHandler:
             return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown"
         if local.startswith("tempfail"):
             return f"450 4.2.0 <{address}>: Recipient address rejected: try again later"
+        if local.startswith("fullbox") and address.lower() not in self._full_once:
+            self._full_once.add(address.lower())
+            return f"552 5.2.2 <{address}>: Mailbox full"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 

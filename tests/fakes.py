@@ -238,9 +238,7 @@ class FakeRepository:
             (
                 n
                 for n in self.items.values()
-                if n.owner == query.owner
-                and (query.status is None or n.status is query.status)
-                and (query.channel is None or query.channel in n.channels)
+                if (query.status is None or n.status is query.status) and _matches(n, query)
             ),
             key=lambda n: (n.created_at, n.id),
             reverse=True,
@@ -252,6 +250,11 @@ class FakeRepository:
             matching = matching[after:]
         page = matching[: query.limit]
         return Page(page, page[-1].id if len(matching) > query.limit else None)
+
+    def count_by_status(self, query: ListQuery) -> dict[Status, int]:
+        self._available()
+        matching = [n for n in self.items.values() if _matches(n, query)]
+        return {s: sum(1 for n in matching if n.status is s) for s in Status}
 
     def cancel(
         self,
@@ -548,3 +551,14 @@ class FakeWebhookQueue:
         if self.unavailable:
             raise DependencyUnavailable("sqs", "webhook queue down")
         self.sent.append((message, delay_seconds))
+
+
+def _matches(n: Notification, query: ListQuery) -> bool:
+    """The query's filters but status: owner, channel, time range, search."""
+    return (
+        n.owner == query.owner
+        and (query.channel is None or query.channel in n.channels)
+        and (query.created_after is None or n.created_at >= query.created_after)
+        and (query.created_before is None or n.created_at < query.created_before)
+        and (not query.search or query.search in n.id or query.search in n.correlation_id)
+    )

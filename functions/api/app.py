@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import binascii
+import json
 from collections.abc import Callable
+from datetime import datetime
 from http import HTTPStatus
 from typing import Annotated, Any, TypeVar, cast
 
@@ -19,6 +21,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from notification_service import __version__
 from notification_service.adapters.secrets import with_parameter_store_secrets
 from notification_service.bootstrap import ApiDependencies, build_api
+from notification_service.clock import utc_now
 from notification_service.correlation import HEADER as CORRELATION_HEADER
 from notification_service.correlation import correlation_id_from
 from notification_service.domain.api_keys import HEADER as API_KEY_HEADER
@@ -37,7 +40,21 @@ from notification_service.errors import (
     NotificationNotFound,
     RateLimited,
 )
-from notification_service.http.auth import PUBLIC_PREFIXES, Unauthorized, caller_of, header
+from notification_service.http.admin_page import (
+    ADMIN_PATH,
+    CONFIG,
+    PAGE,
+    SECURITY_HEADERS,
+    UnknownAsset,
+    asset,
+)
+from notification_service.http.auth import (
+    PUBLIC_PREFIXES,
+    Unauthorized,
+    caller_of,
+    header,
+    keys_required,
+)
 from notification_service.http.errors import field_errors, validation_error
 from notification_service.http.schemas import (
     MAX_BATCH,
@@ -50,9 +67,12 @@ from notification_service.http.schemas import (
     ErrorBody,
     FieldError,
     HealthBody,
+    LogLineView,
+    NotificationLogsView,
     NotificationPage,
     NotificationRequest,
     NotificationView,
+    StatusCounts,
     TemplateList,
     TemplateRequest,
     TemplateView,
@@ -60,12 +80,13 @@ from notification_service.http.schemas import (
 from notification_service.http.twilio_callback import ForbiddenCallback, InvalidCallback, parse_and_verify
 from notification_service.lazy import Lazy
 from notification_service.ports import ListQuery
+from notification_service.service.notification_logs import logs_of
 from notification_service.service.notifications import BatchItem, NewNotification, ReceiptOutcome
 from notification_service.service.rate_limits import admit
 from notification_service.service.readiness import check_dependencies
 from notification_service.service.templates import TemplateService
 from notification_service.settings import Settings
-from pydantic import ValidationError
+from pydantic import AwareDatetime, ValidationError
 
 API_VERSION = __version__
 
@@ -96,6 +117,15 @@ UNAUTHORIZED: dict[int, Any] = {
         "content": {"application/json": {"model": ErrorBody}},
     }
 }
+ChannelFilter = Annotated[Channel | None, Query(description="Only those with this channel in their list")]
+CreatedAfter = Annotated[
+    AwareDatetime | None, Query(description="Only those created at or after (RFC 3339, with an offset)")
+]
+CreatedBefore = Annotated[AwareDatetime | None, Query(description="Only those created before (RFC 3339)")]
+SearchText = Annotated[
+    str | None,
+    Query(max_length=200, description="Only those whose id or correlation id contains this (case-sensitive)"),
+]
 dependencies: Lazy[ApiDependencies] = Lazy(build_api)
 # Provider receipts need the Twilio auth token: deployed, read from SSM on the first receipt only.
 receipt_settings: Lazy[Settings] = Lazy(lambda: with_parameter_store_secrets(dependencies.get().settings))
@@ -355,18 +385,93 @@ def get_notification(notification_id: Annotated[str, Path(max_length=64)]) -> No
 )
 def list_notifications(
     status: Annotated[Status | None, Query(description="Only this status")] = None,
-    channel: Annotated[
-        Channel | None, Query(description="Only those with this channel in their list")
-    ] = None,
+    channel: ChannelFilter = None,
+    created_after: CreatedAfter = None,
+    created_before: CreatedBefore = None,
+    q: SearchText = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"1 to {MAX_PAGE}")] = 50,
     cursor: Annotated[
         str | None, Query(max_length=2048, description="`next_cursor` of the previous page")
     ] = None,
 ) -> NotificationPage:
-    page = dependencies.get().notifications.list(
-        ListQuery(owner=_caller(), status=status, channel=channel, limit=limit, cursor=cursor)
-    )
+    query = _list_query(channel, created_after, created_before, q, status=status, limit=limit, cursor=cursor)
+    page = dependencies.get().notifications.list(query)
     return NotificationPage(items=[NotificationView.of(n) for n in page.items], next_cursor=page.next_cursor)
+
+
+@app.get(
+    "/api/v1/notifications/counts",
+    security=KEYED,
+    summary="How many notifications have each status",
+    description="With the list's filters (but status). Each status is a count over its own index "
+    "partition: meant for dashboards, not for every request.",
+    tags=["notifications"],
+    responses={
+        **UNAUTHORIZED,
+        200: {"description": "Counts", "content": {"application/json": {"model": StatusCounts}}},
+        422: {"description": "Invalid filter", "content": {"application/json": {"model": ErrorBody}}},
+    },
+)
+def count_notifications(
+    channel: ChannelFilter = None,
+    created_after: CreatedAfter = None,
+    created_before: CreatedBefore = None,
+    q: SearchText = None,
+) -> StatusCounts:
+    query = _list_query(channel, created_after, created_before, q)
+    counts = dependencies.get().notifications.count_by_status(query)
+    return StatusCounts(counts=counts, total=sum(counts.values()))
+
+
+def _list_query(
+    channel: Channel | None,
+    created_after: datetime | None,
+    created_before: datetime | None,
+    search: str | None,
+    **rest: Any,
+) -> ListQuery:
+    if created_after and created_before and created_after >= created_before:
+        raise InvalidField("query.created_before", "must be later than created_after")
+    return ListQuery(
+        owner=_caller(),
+        channel=channel,
+        created_after=created_after,
+        created_before=created_before,
+        search=search.strip() or None if search else None,
+        **rest,
+    )
+
+
+@app.get(
+    "/api/v1/notifications/<notification_id>/logs",
+    security=KEYED,
+    summary="A notification's log lines (`notifyctl logs --correlation-id`)",
+    tags=["notifications"],
+    responses={
+        **UNAUTHORIZED,
+        200: {
+            "description": "Oldest first",
+            "content": {"application/json": {"model": NotificationLogsView}},
+        },
+        404: {"description": "Unknown id", "content": {"application/json": {"model": ErrorBody}}},
+        503: {
+            "description": "The logs cannot be read",
+            "content": {"application/json": {"model": ErrorBody}},
+        },
+    },
+)
+def notification_logs(notification_id: Annotated[str, Path(max_length=64)]) -> NotificationLogsView:
+    deps = dependencies.get()
+    notification = deps.notifications.get(notification_id, _caller())
+    if deps.log_lines is None:
+        raise DependencyUnavailable("logs", "not configured")
+    found = logs_of(notification, deps.log_lines, utc_now())
+    return NotificationLogsView(
+        notification_id=notification.id,
+        correlation_id=notification.correlation_id,
+        command=found.command,
+        events=[LogLineView.of(line) for line in found.lines],
+    )
 
 
 @app.post(
@@ -567,6 +672,30 @@ def metrics() -> Response[str]:
     if source is None:
         raise DependencyUnavailable("metrics", "not configured")
     return Response(200, "text/plain; version=0.0.4; charset=utf-8", source.exposition())
+
+
+@app.get(ADMIN_PATH, include_in_schema=False)
+def admin_page() -> Response[str]:
+    if app.current_event.path.endswith("/"):  # its files are relative to .../admin, not .../admin/
+        return Response(308, content_types.TEXT_PLAIN, "", headers={"Location": "../admin"})
+    return _admin_file(PAGE)
+
+
+@app.get(f"{ADMIN_PATH}/<name>", include_in_schema=False)
+def admin_file(name: str) -> Response[str]:
+    return _admin_file(name)
+
+
+def _admin_file(name: str) -> Response[str]:
+    if name == CONFIG:  # made here: the page asks first, so it never meets a 401 it could avoid
+        required = keys_required(dependencies.get().settings.api_key_entries)
+        body = json.dumps({"api_key_required": required})
+        return Response(200, content_types.APPLICATION_JSON, body, headers=dict(SECURITY_HEADERS))
+    try:
+        found = asset(name)
+    except UnknownAsset:
+        return _error(404, "not_found", f"no admin file {name}")
+    return Response(200, found.content_type, found.body, headers=dict(SECURITY_HEADERS))
 
 
 @app.get("/openapi.json", include_in_schema=False)

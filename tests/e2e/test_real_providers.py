@@ -6,7 +6,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from infra.log_query import LogReader
+from notification_service.adapters.log_reader import LogReader
+
 from infra.sinks import LOCAL_TELEGRAM_TOKEN, LOCAL_TWILIO_TOKEN, read_inbox
 from tests.e2e.conftest import NO_KEY, RunningStack
 from tests.e2e.test_delivery import SEED_BODY

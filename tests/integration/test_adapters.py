@@ -444,6 +444,57 @@ def test_listing_is_newest_first_by_status_and_channel_with_an_opaque_cursor(
             repository.list_page(ListQuery("bob", wanted, cursor=cursor))
 
 
+def test_the_time_range_and_search_select_on_both_indexes_and_counts_follow(
+    repository: DynamoDbNotificationRepository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN 6 records of carol, one per second, correlation ids order-0..order-5; the odd ones failed
+    made = []
+    for n in range(6):
+        at = T0 + timedelta(seconds=n)
+        record = notification(created_at=at, updated_at=at, owner="carol", correlation_id=f"order-{n}")
+        repository.add(record)
+        if n % 2:
+            repository.claim_round(record.id, 1, "A", at, at + timedelta(seconds=60))
+            repository.complete_round(record.id, 1, "A", RoundResult(Status.FAILED, []), at)
+        made.append(record.id)
+    repository.add(notification(created_at=T0, updated_at=T0, owner="dave", correlation_id="order-1"))
+    window: dict[str, Any] = {
+        "created_after": T0 + timedelta(seconds=1),
+        "created_before": T0 + timedelta(seconds=4),
+    }
+
+    def listed(**query: Any) -> list[str]:
+        return [n.id for n in repository.list_page(ListQuery("carol", **query)).items]
+
+    # THEN a range is [after, before), newest first, with or without a status
+    assert listed(**window) == made[1:4][::-1]
+    assert listed(status=Status.FAILED, **window) == [made[3], made[1]]
+    assert listed(created_after=T0 + timedelta(seconds=4)) == made[4:][::-1]
+    assert listed(status=Status.PENDING, created_before=T0 + timedelta(seconds=2)) == [made[0]]
+    # AND search finds a part of the id or of the correlation id
+    assert listed(search="order-2") == [made[2]]
+    assert listed(search=made[5][:13]) == [made[5]]
+    assert listed(search="order", status=Status.FAILED, **window) == [made[3], made[1]]
+    # AND counts see the same filters, every status present
+    counts = repository.count_by_status(ListQuery("carol", **window))
+    assert counts[Status.FAILED] == 2 and counts[Status.PENDING] == 1 and sum(counts.values()) == 3
+    assert sum(repository.count_by_status(ListQuery("carol", search="order-5")).values()) == 1
+    assert sum(repository.count_by_status(ListQuery("dave")).values()) == 1
+
+    # AND a filter that matches rarely answers after a bounded read, with a cursor that goes on
+    monkeypatch.setattr("notification_service.adapters.dynamodb_repository.FILTERED_READ", 2)
+    monkeypatch.setattr("notification_service.adapters.dynamodb_repository.MAX_FILTERED_READ", 2)
+    first = repository.list_page(ListQuery("carol", search="order-0", limit=5))
+    assert first.items == [] and first.next_cursor is not None
+    found: list[str] = []
+    cursor: str | None = first.next_cursor
+    while cursor is not None:
+        page = repository.list_page(ListQuery("carol", search="order-0", limit=5, cursor=cursor))
+        found += [n.id for n in page.items]
+        cursor = page.next_cursor
+    assert found == [made[0]]
+
+
 def test_cancel_and_retry_are_conditional_on_the_status(repository: DynamoDbNotificationRepository) -> None:
     pending = notification(owner="alice")
     repository.add(pending)

@@ -9,9 +9,19 @@ from datetime import UTC, datetime
 
 import boto3
 import pytest
+from botocore.config import Config
+from notification_service.adapters.log_reader import (
+    CloudWatchLogLines,
+    LogEvent,
+    LogFilter,
+    LogReader,
+    now_ms,
+    parse_since,
+    pattern_matches,
+)
+from notification_service.errors import DependencyUnavailable
 
 from infra.emulator import Emulator
-from infra.log_query import LogEvent, LogFilter, LogReader, now_ms, parse_since, pattern_matches
 from infra.log_shipping import CloudWatchLogShipper, event_time_ms
 
 NOON_MS = int(datetime(2026, 11, 25, 12, tzinfo=UTC).timestamp() * 1000)
@@ -116,3 +126,38 @@ def test_small_parts_of_the_query() -> None:
     assert event_time_ms(line("INFO", "x")) == NOON_MS
     readable = LogEvent("/aws/lambda/Api", NOON_MS, line("INFO", "hi", correlation_id="c1")).readable()
     assert readable == "12:00:00.000  Api                INFO    hi  [correlation_id=c1]"
+
+
+def test_a_notifications_log_lines_come_from_every_group_under_the_prefix(logs: object) -> None:
+    # GIVEN lines of one correlation id in two functions of one stack, and in another stack's function
+    shipper = CloudWatchLogShipper(logs)  # type: ignore[arg-type]
+    mine = {"correlation_id": "c-admin", "notification_id": "n9"}
+    shipper.add("shop-ApiFunction-1", "s1", line("INFO", "notification accepted", **mine, caller="ops"))
+    dispatch = "shop-DispatchFunction-2"
+    shipper.add(dispatch, "s2", line("INFO", "round finished", round=1, outcome="sent", **mine))
+    shipper.add("shop-DispatchFunction-2", "s2", line("INFO", "round finished", correlation_id="c-other"))
+    shipper.add("other-DispatchFunction-3", "s3", line("INFO", "elsewhere", correlation_id="c-admin"))
+    shipper.flush()
+    source = CloudWatchLogLines(lambda: logs, "/aws/lambda/shop-")  # type: ignore[arg-type, return-value]
+
+    # WHEN the notification's lines are asked for
+    lines = source.for_correlation_id("c-admin", datetime(2026, 11, 25, tzinfo=UTC))
+
+    # THEN they are its lines in this stack's groups, with their own fields and not the boilerplate
+    assert [(x.function, x.message, x.level) for x in lines] == [
+        ("shop-ApiFunction-1", "notification accepted", "INFO"),
+        ("shop-DispatchFunction-2", "round finished", "INFO"),
+    ]
+    assert lines[0].fields == {"notification_id": "n9", "caller": "ops"}
+    assert lines[1].fields == {"notification_id": "n9", "round": 1, "outcome": "sent"}
+
+
+def test_unreadable_logs_are_a_dependency_error() -> None:
+    unreachable = boto3.client(
+        "logs",
+        endpoint_url="http://127.0.0.1:9",
+        config=Config(retries={"max_attempts": 1}, connect_timeout=1),
+    )
+    with pytest.raises(DependencyUnavailable) as caught:
+        CloudWatchLogLines(lambda: unreachable, "/aws/lambda/").for_correlation_id("c", datetime.now(UTC))
+    assert caught.value.dependency == "logs"

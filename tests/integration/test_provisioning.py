@@ -37,7 +37,10 @@ def test_functions_are_read_from_the_template(template: sam_template.SamTemplate
     assert {(r.path, r.method) for r in api.api_routes} == {
         ("/", "ANY"),
         ("/{proxy+}", "ANY"),
-        *[(path, "GET") for path in ("/health", "/ready", "/docs", "/openapi.json")],
+        *[
+            (path, "GET")
+            for path in ("/health", "/ready", "/docs", "/openapi.json", "/admin", "/admin/{name}")
+        ],
         ("/api/v1/providers/{proxy+}", "POST"),
     }
     assert api.environment["TABLE_NAME"] == {"Ref": "NotificationsTable"}

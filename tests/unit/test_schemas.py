@@ -263,6 +263,7 @@ def test_notification_view_round_trips_the_record() -> None:
         "recipient": {"email": "user@example.com", "phone": "+447911123456", "telegram_chat_id": None},
         "channels": ["email", "sms"],
         "subject": "Hi",
+        "message": "Hello",
         "metadata": {"order": 42},
         "rounds": 2,
         "attempts": [
@@ -276,6 +277,7 @@ def test_notification_view_round_trips_the_record() -> None:
                 "retry_after_seconds": None,
                 "started_at": "2026-11-25T12:00:00.000Z",
                 "finished_at": "2026-11-25T12:00:00.250Z",
+                "duration_ms": 250.0,
             },
             {
                 "round": 2,
@@ -287,6 +289,7 @@ def test_notification_view_round_trips_the_record() -> None:
                 "retry_after_seconds": None,
                 "started_at": "2026-11-25T12:00:02.000Z",
                 "finished_at": "2026-11-25T12:00:03.000Z",
+                "duration_ms": 1000.0,
             },
         ],
         "correlation_id": "corr-1",

@@ -12,10 +12,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from notification_service.adapters.aws import dynamodb_client, sqs_client
+from notification_service.adapters.aws import dynamodb_client, logs_client, sqs_client
 from notification_service.adapters.dynamodb_repository import DynamoDbNotificationRepository
 from notification_service.adapters.dynamodb_templates import DynamoDbTemplateStore
 from notification_service.adapters.emf_metrics import EmfMetrics
+from notification_service.adapters.log_reader import CloudWatchLogLines
 from notification_service.adapters.metrics_fanout import MetricsFanout
 from notification_service.adapters.redis_delivery_ledger import RedisDeliveryLedger
 from notification_service.adapters.redis_idempotency import RedisIdempotency, redis_client
@@ -32,6 +33,7 @@ from notification_service.ports import (
     DeliveryQueue,
     HealthCheck,
     IdempotencyGuard,
+    LogLines,
     MetricsExposition,
     NotificationRepository,
     Provider,
@@ -61,6 +63,7 @@ class ApiDependencies:
     templates: TemplateService | None = None
     metrics: MetricsExposition | None = None  # what GET /metrics exposes
     rate_limiter: RateLimiter | None = None  # None: no limits
+    log_lines: LogLines | None = None  # None: the admin page shows no log lines
 
 
 def _repository(settings: Settings) -> DynamoDbNotificationRepository:
@@ -86,6 +89,7 @@ def build_api(
     templates: TemplateStore | None = None,
     rate_limiter: RateLimiter | None = None,
     webhooks: WebhookQueue | None = None,
+    log_lines: LogLines | None = None,
     now: Callable[[], datetime] = utc_now,
 ) -> ApiDependencies:
     settings = settings or load_settings()
@@ -119,6 +123,8 @@ def build_api(
             or DynamoDbTemplateStore(dynamodb_client(settings.aws_endpoint_url), settings.table_name),
             now,
         ),
+        log_lines=log_lines
+        or CloudWatchLogLines(lambda: logs_client(settings.aws_endpoint_url), settings.log_group_prefix),
     )
 
 

@@ -102,6 +102,14 @@ class ListQuery:
     channel: Channel | None = None  # among the notification's channels
     limit: int = 50
     cursor: str | None = None  # opaque, from the previous page
+    created_after: datetime | None = None  # created at or after
+    created_before: datetime | None = None  # created before
+    search: str | None = None  # a part of the id or of the correlation id (case-sensitive)
+
+    @property
+    def filtered(self) -> bool:
+        """Whether items are dropped after they are read (the index's key cannot select them)."""
+        return self.channel is not None or bool(self.search)
 
 
 @dataclass(frozen=True)
@@ -186,6 +194,11 @@ class NotificationRepository(RecordCloser, Protocol):
         """Newest first, from an index (never a scan). Raises InvalidCursor."""
         ...
 
+    def count_by_status(self, query: ListQuery) -> dict[Status, int]:
+        """How many of the owner's notifications match the query's filters, for every status
+        (the query's own status, limit and cursor are ignored)."""
+        ...
+
     def cancel(
         self,
         notification_id: str,
@@ -262,6 +275,21 @@ class Provider(Protocol):
 
     async def send(self, message: OutgoingMessage, commit: Commit = no_commit) -> ProviderAnswer:
         """Calls `commit` right before the step it cannot take back; nothing goes out if it raises."""
+        ...
+
+
+@dataclass(frozen=True)
+class LogLine:
+    timestamp: datetime
+    function: str  # the log group's last part
+    level: str
+    message: str
+    fields: dict[str, Any]  # the line's own fields (round, channel, outcome, error...), not the boilerplate
+
+
+class LogLines(Protocol):
+    def for_correlation_id(self, correlation_id: str, since: datetime) -> list[LogLine]:
+        """The functions' log lines carrying this correlation id, oldest first."""
         ...
 
 

@@ -117,6 +117,10 @@ class Settings(BaseSettings):
     webhook_timeout_seconds: float = Field(default=5, gt=0, le=30)
     webhook_backoff_seconds: int = Field(default=10, ge=1, le=900)  # before attempt 2; x3 each time
 
+    # The admin page's log lines come from the log groups whose names start with this (deployed:
+    # /aws/lambda/<stack name>-, the stack's functions).
+    log_group_prefix: str = "/aws/lambda/"
+
     @cached_property
     def webhook_secrets_by_owner(self) -> dict[str, str]:
         entries = (

@@ -9,6 +9,7 @@ from botocore.config import Config
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_logs import CloudWatchLogsClient
     from mypy_boto3_sqs import SQSClient
 
 # Bounded retries with jitter inside each call (botocore's standard mode), short timeouts: a Lambda
@@ -33,4 +34,9 @@ def dynamodb_client(endpoint_url: str | None = None) -> DynamoDBClient:
 
 def sqs_client(endpoint_url: str | None = None) -> SQSClient:
     client: SQSClient = _client("sqs", endpoint_url)
+    return client
+
+
+def logs_client(endpoint_url: str | None = None) -> CloudWatchLogsClient:
+    client: CloudWatchLogsClient = _client("logs", endpoint_url)
     return client

@@ -61,6 +61,8 @@ LIST_INDEX = "ListIndex"
 STATUS_INDEX = "OwnerStatusIndex"
 BATCH_WRITE_ATTEMPTS = 4
 STATUS_PARTITION = "ALL"
+FILTERED_READ = 100  # items read per Query when a filter drops some
+MAX_FILTERED_READ = 1000  # items one filtered page reads at most before it answers with a cursor
 
 
 def _status_pk(status: Status) -> str:
@@ -437,29 +439,18 @@ class DynamoDbNotificationRepository:
 
     # -- listing ------------------------------------------------------------------------------------
     def list_page(self, query: ListQuery) -> Page:
-        if query.status is None:
-            index, key_condition = LIST_INDEX, "list_pk = :pk"
-            values: dict[str, Any] = {":pk": _av(_list_pk(query.owner))}
-        else:
-            index, key_condition = STATUS_INDEX, "status_pk = :pk AND begins_with(owner_sk, :owner)"
-            values = {":pk": _av(_status_pk(query.status)), ":owner": _av(f"{query.owner}#")}
-        request: dict[str, Any] = {
-            "TableName": self._table,
-            "IndexName": index,
-            "KeyConditionExpression": key_condition,
-            "ScanIndexForward": False,  # newest first
-        }
-        if query.channel is not None:
-            request["FilterExpression"] = "contains(channels, :channel)"
-            values[":channel"] = _av(query.channel.value)
-        request["ExpressionAttributeValues"] = values
+        index = LIST_INDEX if query.status is None else STATUS_INDEX
+        request = self._list_request(query, query.status)
+        request["ScanIndexForward"] = False  # newest first
         start = _decode_cursor(query.cursor, index, query.owner) if query.cursor else None
         found: list[dict[str, Any]] = []
-        while True:  # a channel filter can thin a page out: read on until the page is full
+        read = 0
+        while True:  # a filter can thin a page out: read on until the page is full
             if start is not None:
                 request["ExclusiveStartKey"] = start
-            request["Limit"] = query.limit if query.channel is None else max(query.limit, 100)
+            request["Limit"] = max(query.limit, FILTERED_READ) if query.filtered else query.limit
             answer = self._call(self._client.query, **request)
+            read += answer.get("ScannedCount", 0)
             for raw in answer.get("Items", []):
                 if len(found) == query.limit:  # more than a page matched: continue after the last one
                     return _page(found, index)
@@ -469,6 +460,60 @@ class DynamoDbNotificationRepository:
                 return Page([from_item(_plain(raw)) for raw in found], None)
             if len(found) == query.limit:
                 return _page(found, index)
+            if read >= MAX_FILTERED_READ:  # a rare match: answer what was found, the cursor goes on
+                return Page([from_item(_plain(raw)) for raw in found], _encode_cursor(start, index))
+
+    def count_by_status(self, query: ListQuery) -> dict[Status, int]:
+        counts: dict[Status, int] = {}
+        for status in Status:
+            request = self._list_request(query, status)
+            request["Select"] = "COUNT"
+            counts[status] = 0
+            while True:
+                answer = self._call(self._client.query, **request)
+                counts[status] += answer.get("Count", 0)
+                if "LastEvaluatedKey" not in answer:
+                    break
+                request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+        return counts
+
+    def _list_request(self, query: ListQuery, status: Status | None) -> dict[str, Any]:
+        """The Query for the owner's notifications (of one status, or all): the time range is a
+        range of the index's sort key (`[<owner>#]<created_at>#<id>`); channel and search filter."""
+        after = isoformat(query.created_after) if query.created_after else None
+        before = isoformat(query.created_before) if query.created_before else None
+        names: dict[str, str] = {}
+        if status is None:
+            index, key_condition = LIST_INDEX, "list_pk = :pk"
+            values: dict[str, Any] = {":pk": _av(_list_pk(query.owner))}
+            sort_key, prefix = "list_sk", ""
+        else:
+            index, key_condition = STATUS_INDEX, "status_pk = :pk"
+            values = {":pk": _av(_status_pk(status))}
+            sort_key, prefix = "owner_sk", f"{query.owner}#"
+        if prefix or after or before:  # "~" sorts after every character of a timestamp
+            key_condition += f" AND {sort_key} BETWEEN :from AND :to"
+            values[":from"] = _av(prefix + (after or "0"))
+            values[":to"] = _av(prefix + (before or "~"))
+        filters = []
+        if query.channel is not None:
+            filters.append("contains(channels, :channel)")
+            values[":channel"] = _av(query.channel.value)
+        if query.search:
+            filters.append("(contains(#id, :search) OR contains(correlation_id, :search))")
+            names["#id"] = "id"
+            values[":search"] = _av(query.search)
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": index,
+            "KeyConditionExpression": key_condition,
+            "ExpressionAttributeValues": values,
+        }
+        if filters:
+            request["FilterExpression"] = " AND ".join(filters)
+        if names:
+            request["ExpressionAttributeNames"] = names
+        return request
 
     # -- the sweeper ------------------------------------------------------------------------------
     def stuck(self, status: Status, now: datetime, limit: int) -> list[SweepCandidate]:

@@ -1,6 +1,7 @@
 """Who is calling: the X-API-Key of an API Gateway proxy event, checked before any route runs.
 
-Open to all: liveness, readiness and the API's own documentation, and the provider receipt endpoints
+Open to all: liveness, readiness, the API's own documentation, the admin page's files (the page asks
+for a key and sends it with its API calls), and the provider receipt endpoints
 (`/api/v1/providers/...`), which the providers sign with their own credentials instead.
 
 With API_KEYS configured, the key must hash to one of its entries, whose name is the caller. Without
@@ -10,14 +11,16 @@ caller is ANONYMOUS."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from notification_service.domain.api_keys import ANONYMOUS, HEADER, ApiKeyEntry, identify
 
-PUBLIC_PATHS = frozenset({"/health", "/ready", "/docs", "/openapi.json"})
+PUBLIC_PATHS = frozenset({"/health", "/ready", "/docs", "/openapi.json", "/admin"})
 PUBLIC_PREFIXES = ("/api/v1/providers/",)
+ADMIN_FILES = "/admin/"  # the admin page's script and style: the page asks for the key itself
 
 
 @dataclass(frozen=True)
@@ -27,7 +30,7 @@ class Unauthorized:
 
 def is_public(path: str) -> bool:
     normalized = "/" + path.strip("/")
-    return normalized in PUBLIC_PATHS or normalized.startswith(PUBLIC_PREFIXES)
+    return normalized in PUBLIC_PATHS or normalized.startswith((*PUBLIC_PREFIXES, ADMIN_FILES))
 
 
 def header(headers: Mapping[str, Any] | None, name: str) -> str | None:
@@ -49,3 +52,9 @@ def caller_of(event: Mapping[str, Any], entries: tuple[ApiKeyEntry, ...]) -> str
     identity = (event.get("requestContext") or {}).get("identity") or {}
     gateway_key_id = identity.get("apiKeyId")
     return str(gateway_key_id) if gateway_key_id else ANONYMOUS
+
+
+def keys_required(entries: tuple[ApiKeyEntry, ...]) -> bool:
+    """Whether callers must send a key: with API_KEYS, always; without, only deployed (API Gateway
+    asks for one), not on a local stack (AWS_SAM_LOCAL, set by `sam local` and `notifyctl local`)."""
+    return bool(entries) or os.environ.get("AWS_SAM_LOCAL") != "true"

@@ -38,6 +38,7 @@ from notification_service.domain.recipient import (
 )
 from notification_service.domain.schedule import too_far_ahead
 from notification_service.domain.template import Template, TemplatePart
+from notification_service.ports import LogLine
 
 MAX_SUBJECT_LENGTH = 998  # RFC 5322's line limit
 MAX_METADATA_BYTES = 4_096
@@ -374,6 +375,7 @@ class AttemptView(BaseModel):
     retry_after_seconds: int | None = None
     started_at: str
     finished_at: str
+    duration_ms: float = Field(description="finished_at - started_at")
 
     @classmethod
     def of(cls, attempt: Attempt) -> AttemptView:
@@ -387,6 +389,7 @@ class AttemptView(BaseModel):
             retry_after_seconds=attempt.retry_after_seconds,
             started_at=isoformat(attempt.started_at),
             finished_at=isoformat(attempt.finished_at),
+            duration_ms=round((attempt.finished_at - attempt.started_at).total_seconds() * 1000, 1),
         )
 
 
@@ -433,6 +436,7 @@ class NotificationView(BaseModel):
     recipient: RecipientAddresses
     channels: list[Channel]
     subject: str | None = None
+    message: str = Field(description="The text as accepted (from a template: see `contents`)")
     metadata: dict[str, Any] | None = None
     rounds: int = Field(description="Rounds started so far")
     attempts: list[AttemptView]
@@ -467,6 +471,7 @@ class NotificationView(BaseModel):
             ),
             channels=list(n.channels),
             subject=n.subject,
+            message=n.message,
             metadata=n.metadata,
             rounds=n.round,
             attempts=[AttemptView.of(a) for a in n.attempts],
@@ -493,6 +498,36 @@ class NotificationPage(BaseModel):
     next_cursor: str | None = Field(
         default=None, description="Pass as `cursor` for the next page; absent on the last page"
     )
+
+
+class StatusCounts(BaseModel):
+    counts: dict[Status, int] = Field(description="Every status, with how many match the filters")
+    total: int
+
+
+class LogLineView(BaseModel):
+    timestamp: str
+    function: str = Field(description="The function that logged it", examples=["DispatchFunction"])
+    level: str
+    message: str
+    fields: dict[str, Any] = Field(description="The line's own fields: round, channel, outcome, error...")
+
+    @classmethod
+    def of(cls, line: LogLine) -> LogLineView:
+        return cls(
+            timestamp=isoformat(line.timestamp),
+            function=line.function,
+            level=line.level,
+            message=line.message,
+            fields=line.fields,
+        )
+
+
+class NotificationLogsView(BaseModel):
+    notification_id: str
+    correlation_id: str
+    command: str = Field(description="The same query on the command line")
+    events: list[LogLineView] = Field(description="Oldest first")
 
 
 def _iso(value: datetime | None) -> str | None:

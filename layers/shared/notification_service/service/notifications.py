@@ -299,6 +299,9 @@ class NotificationService:
     def list(self, query: ListQuery) -> Page:
         return self._repository.list_page(query)
 
+    def count_by_status(self, query: ListQuery) -> dict[Status, int]:
+        return self._repository.count_by_status(query)
+
     def record_receipt(
         self, notification_id: str, provider_message_id: str, receipt: ReceiptStatus, error_code: str | None
     ) -> ReceiptOutcome:

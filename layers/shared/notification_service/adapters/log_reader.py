@@ -1,6 +1,6 @@
-"""`notifyctl logs`: the project's `sam logs`. It reads the functions' CloudWatch log groups (the
-local stack's, on the emulator, or a deployed stack's) and filters them by correlation id,
-notification id, level, time or a raw CloudWatch pattern.
+"""Reading the functions' CloudWatch log groups (the local stack's, on the emulator, or a deployed
+stack's), filtered by correlation id, notification id, level, time or a raw CloudWatch pattern:
+`notifyctl logs` (the project's `sam logs`) and the admin page's log lines (CloudWatchLogLines).
 
 The filter is sent to CloudWatch and applied again here: moto accepts JSON filter patterns such as
 `{ $.correlation_id = "abc" }` but returns every event, and the answer must be only the matches.
@@ -16,6 +16,13 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from notification_service.adapters.dynamodb_values import error_code
+from notification_service.errors import DependencyUnavailable
+from notification_service.lazy import Lazy
+from notification_service.ports import LogLine
 
 if TYPE_CHECKING:
     from mypy_boto3_logs import CloudWatchLogsClient
@@ -178,3 +185,62 @@ def now_ms() -> int:
 
 def groups_for(function_names: Iterable[str]) -> list[str]:
     return [f"/aws/lambda/{name}" for name in function_names]
+
+
+# What every line of ours carries (Powertools' structure): not shown again among a line's fields.
+_BOILERPLATE = frozenset(
+    {
+        "level",
+        "location",
+        "message",
+        "timestamp",
+        "service",
+        "sampling_rate",
+        "xray_trace_id",
+        "cold_start",
+        "function_name",
+        "function_memory_size",
+        "function_arn",
+        "function_request_id",
+        "correlation_id",
+    }
+)
+MAX_LOG_LINES = 500
+
+
+class CloudWatchLogLines:
+    """A notification's log lines for the admin page: `notifyctl logs --correlation-id` over every
+    log group whose name starts with the prefix (deployed: /aws/lambda/<stack name>-, the stack's
+    functions; local: /aws/lambda/)."""
+
+    def __init__(self, client: Callable[[], CloudWatchLogsClient], group_prefix: str) -> None:
+        self._client = Lazy(client)  # built on first use: most API calls never read logs
+        self._prefix = group_prefix
+
+    def for_correlation_id(self, correlation_id: str, since: datetime) -> list[LogLine]:
+        """Raises DependencyUnavailable when CloudWatch Logs does not answer."""
+        client = self._client.get()
+        try:
+            reader = LogReader(client, self._groups(client), LogFilter(correlation_id=correlation_id))
+            events = reader.read(int(since.timestamp() * 1000))[:MAX_LOG_LINES]
+        except (ClientError, BotoCoreError) as exc:
+            detail = (error_code(exc) if isinstance(exc, ClientError) else None) or type(exc).__name__
+            raise DependencyUnavailable("logs", detail) from exc
+        return [_line(event) for event in events]
+
+    def _groups(self, client: CloudWatchLogsClient) -> list[str]:
+        groups: list[str] = []
+        for page in client.get_paginator("describe_log_groups").paginate(logGroupNamePrefix=self._prefix):
+            groups.extend(g["logGroupName"] for g in page.get("logGroups", []) if "logGroupName" in g)
+        return groups
+
+
+def _line(event: LogEvent) -> LogLine:
+    record = _json(event.message) or {}
+    return LogLine(
+        timestamp=datetime.fromtimestamp(event.timestamp / 1000, tz=UTC),
+        function=event.function,
+        level=str(record.get("level", "-")),
+        message=str(record.get("message", event.message)),
+        fields={k: v for k, v in record.items() if k not in _BOILERPLATE},
+    )
