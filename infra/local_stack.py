@@ -30,7 +30,6 @@ from infra.sqs_event_source import SqsEventSource
 
 DEFAULT_REDIS_URL = "redis://localhost:6379/0"
 # Set for every local handler: no X-Ray daemon here; metrics flush as EMF log lines.
-LOCAL_LOG_GROUP_PREFIX = "/aws/lambda/"
 LOCAL_RUNTIME_ENV = {"POWERTOOLS_TRACE_DISABLED": "true", "AWS_SAM_LOCAL": "true"}
 
 
@@ -77,8 +76,6 @@ class LocalStack:
         # Webhooks: callback URLs on this machine are allowed (the local receivers), and signed with
         # WEBHOOK_SECRET, or with one made for this run (the start-up banner shows it).
         os.environ.setdefault("ALLOW_PRIVATE_WEBHOOKS", "true")
-        # The admin page's log lines: the local functions log to /aws/lambda/<logical id>.
-        os.environ.setdefault("LOG_GROUP_PREFIX", LOCAL_LOG_GROUP_PREFIX)
         if not os.environ.get("WEBHOOK_SECRET"):
             os.environ["WEBHOOK_SECRET"] = "whsec_" + secrets.token_urlsafe(24)
         if self.config.sinks:

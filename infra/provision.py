@@ -173,6 +173,8 @@ class EnvironmentResolver:
             return self._stack.parameters[name]
         if name in self._stack.physical_ids:
             return self._stack.physical_ids[name]
+        if self._resources.get(name, {}).get("Type") == "AWS::Lambda::Function":
+            return name  # the local stack names its functions by their logical ids
         raise TemplateError(f"{name} is not a parameter or a resource of the local stack")
 
     def _get_att(self, target: str, attribute: str) -> str:

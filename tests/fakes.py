@@ -45,6 +45,7 @@ from notification_service.ports import (
     OwedWebhook,
     Page,
     RoundResult,
+    StatusCounts,
     WebhookMessage,
 )
 from notification_service.settings import Settings
@@ -251,10 +252,10 @@ class FakeRepository:
         page = matching[: query.limit]
         return Page(page, page[-1].id if len(matching) > query.limit else None)
 
-    def count_by_status(self, query: ListQuery) -> dict[Status, int]:
+    def count_by_status(self, query: ListQuery) -> StatusCounts:
         self._available()
         matching = [n for n in self.items.values() if _matches(n, query)]
-        return {s: sum(1 for n in matching if n.status is s) for s in Status}
+        return StatusCounts({s: sum(1 for n in matching if n.status is s) for s in Status})
 
     def cancel(
         self,

@@ -45,6 +45,7 @@ from notification_service.http.admin_page import (
     CONFIG,
     PAGE,
     SECURITY_HEADERS,
+    Asset,
     UnknownAsset,
     asset,
 )
@@ -72,7 +73,7 @@ from notification_service.http.schemas import (
     NotificationPage,
     NotificationRequest,
     NotificationView,
-    StatusCounts,
+    StatusCountsView,
     TemplateList,
     TemplateRequest,
     TemplateView,
@@ -408,7 +409,7 @@ def list_notifications(
     tags=["notifications"],
     responses={
         **UNAUTHORIZED,
-        200: {"description": "Counts", "content": {"application/json": {"model": StatusCounts}}},
+        200: {"description": "Counts", "content": {"application/json": {"model": StatusCountsView}}},
         422: {"description": "Invalid filter", "content": {"application/json": {"model": ErrorBody}}},
     },
 )
@@ -417,10 +418,10 @@ def count_notifications(
     created_after: CreatedAfter = None,
     created_before: CreatedBefore = None,
     q: SearchText = None,
-) -> StatusCounts:
+) -> StatusCountsView:
     query = _list_query(channel, created_after, created_before, q)
-    counts = dependencies.get().notifications.count_by_status(query)
-    return StatusCounts(counts=counts, total=sum(counts.values()))
+    found = dependencies.get().notifications.count_by_status(query)
+    return StatusCountsView(counts=found.counts, total=sum(found.counts.values()), capped=found.capped)
 
 
 def _list_query(
@@ -678,23 +679,23 @@ def metrics() -> Response[str]:
 def admin_page() -> Response[str]:
     if app.current_event.path.endswith("/"):  # its files are relative to .../admin, not .../admin/
         return Response(308, content_types.TEXT_PLAIN, "", headers={"Location": "../admin"})
-    return _admin_file(PAGE)
+    return _served(asset(PAGE))
 
 
 @app.get(f"{ADMIN_PATH}/<name>", include_in_schema=False)
 def admin_file(name: str) -> Response[str]:
-    return _admin_file(name)
-
-
-def _admin_file(name: str) -> Response[str]:
     if name == CONFIG:  # made here: the page asks first, so it never meets a 401 it could avoid
         required = keys_required(dependencies.get().settings.api_key_entries)
-        body = json.dumps({"api_key_required": required})
-        return Response(200, content_types.APPLICATION_JSON, body, headers=dict(SECURITY_HEADERS))
+        return _served(Asset(content_types.APPLICATION_JSON, json.dumps({"api_key_required": required})))
     try:
-        found = asset(name)
+        if name == PAGE:  # the page only at /admin: its relative URLs would not resolve from here
+            raise UnknownAsset(name)
+        return _served(asset(name))
     except UnknownAsset:
         return _error(404, "not_found", f"no admin file {name}")
+
+
+def _served(found: Asset) -> Response[str]:
     return Response(200, found.content_type, found.body, headers=dict(SECURITY_HEADERS))
 
 

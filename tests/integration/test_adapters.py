@@ -477,19 +477,31 @@ def test_the_time_range_and_search_select_on_both_indexes_and_counts_follow(
     assert listed(search="order", status=Status.FAILED, **window) == [made[3], made[1]]
     # AND counts see the same filters, every status present
     counts = repository.count_by_status(ListQuery("carol", **window))
-    assert counts[Status.FAILED] == 2 and counts[Status.PENDING] == 1 and sum(counts.values()) == 3
-    assert sum(repository.count_by_status(ListQuery("carol", search="order-5")).values()) == 1
-    assert sum(repository.count_by_status(ListQuery("dave")).values()) == 1
+    assert counts.counts[Status.FAILED] == 2 and counts.counts[Status.PENDING] == 1
+    assert sum(counts.counts.values()) == 3 and not counts.capped
+    assert sum(repository.count_by_status(ListQuery("carol", search="order-5")).counts.values()) == 1
+    assert sum(repository.count_by_status(ListQuery("dave")).counts.values()) == 1
+    # AND a cursor is only good for the time range it came from (DynamoDB refuses one outside it)
+    cursor_at_3 = repository.list_page(ListQuery("carol", limit=1, **window)).next_cursor
+    later = T0 + timedelta(seconds=4)
+    with pytest.raises(InvalidCursor):
+        repository.list_page(ListQuery("carol", created_after=later, cursor=cursor_at_3))
+    assert repository.list_page(ListQuery("carol", cursor=cursor_at_3)).items  # no range: fine
+
+    # AND counting stops at its read limit, saying the counts are lower bounds
+    monkeypatch.setattr("notification_service.adapters.dynamodb_repository.MAX_COUNT_READ", 2)
+    capped = repository.count_by_status(ListQuery("carol"))
+    assert capped.capped and capped.counts[Status.PENDING] == 2 and capped.counts[Status.FAILED] == 2
 
     # AND a filter that matches rarely answers after a bounded read, with a cursor that goes on
     monkeypatch.setattr("notification_service.adapters.dynamodb_repository.FILTERED_READ", 2)
     monkeypatch.setattr("notification_service.adapters.dynamodb_repository.MAX_FILTERED_READ", 2)
-    first = repository.list_page(ListQuery("carol", search="order-0", limit=5))
+    first = repository.list_page(ListQuery("carol", search="order-0", limit=1))
     assert first.items == [] and first.next_cursor is not None
     found: list[str] = []
     cursor: str | None = first.next_cursor
     while cursor is not None:
-        page = repository.list_page(ListQuery("carol", search="order-0", limit=5, cursor=cursor))
+        page = repository.list_page(ListQuery("carol", search="order-0", limit=1, cursor=cursor))
         found += [n.id for n in page.items]
         cursor = page.next_cursor
     assert found == [made[0]]

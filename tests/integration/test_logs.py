@@ -128,22 +128,27 @@ def test_small_parts_of_the_query() -> None:
     assert readable == "12:00:00.000  Api                INFO    hi  [correlation_id=c1]"
 
 
-def test_a_notifications_log_lines_come_from_every_group_under_the_prefix(logs: object) -> None:
-    # GIVEN lines of one correlation id in two functions of one stack, and in another stack's function
+def test_a_notifications_log_lines_are_its_own_in_the_named_groups(logs: object) -> None:
+    # GIVEN lines of one notification in two functions, another notification of another caller that
+    # reuses its correlation id, and a function of another stack
     shipper = CloudWatchLogShipper(logs)  # type: ignore[arg-type]
     mine = {"correlation_id": "c-admin", "notification_id": "n9"}
     shipper.add("shop-ApiFunction-1", "s1", line("INFO", "notification accepted", **mine, caller="ops"))
     dispatch = "shop-DispatchFunction-2"
     shipper.add(dispatch, "s2", line("INFO", "round finished", round=1, outcome="sent", **mine))
-    shipper.add("shop-DispatchFunction-2", "s2", line("INFO", "round finished", correlation_id="c-other"))
-    shipper.add("other-DispatchFunction-3", "s3", line("INFO", "elsewhere", correlation_id="c-admin"))
+    shipper.add(dispatch, "s2", line("INFO", "round finished", correlation_id="c-admin", notification_id="x"))
+    shipper.add(
+        dispatch, "s2", line("INFO", "round finished", correlation_id="C-ADMIN", notification_id="n9")
+    )
+    shipper.add("other-DispatchFunction-3", "s3", line("INFO", "elsewhere", **mine))
     shipper.flush()
-    source = CloudWatchLogLines(lambda: logs, "/aws/lambda/shop-")  # type: ignore[arg-type, return-value]
+    groups = ["/aws/lambda/shop-ApiFunction-1", f"/aws/lambda/{dispatch}", "/aws/lambda/shop-Never", ""]
+    source = CloudWatchLogLines(lambda: logs, groups)  # type: ignore[arg-type, return-value]
 
     # WHEN the notification's lines are asked for
-    lines = source.for_correlation_id("c-admin", datetime(2026, 11, 25, tzinfo=UTC))
+    lines = source.for_notification("n9", "c-admin", datetime(2026, 11, 25, tzinfo=UTC))
 
-    # THEN they are its lines in this stack's groups, with their own fields and not the boilerplate
+    # THEN they are exactly its lines in the named groups, with their own fields, not the boilerplate
     assert [(x.function, x.message, x.level) for x in lines] == [
         ("shop-ApiFunction-1", "notification accepted", "INFO"),
         ("shop-DispatchFunction-2", "round finished", "INFO"),
@@ -159,5 +164,7 @@ def test_unreadable_logs_are_a_dependency_error() -> None:
         config=Config(retries={"max_attempts": 1}, connect_timeout=1),
     )
     with pytest.raises(DependencyUnavailable) as caught:
-        CloudWatchLogLines(lambda: unreachable, "/aws/lambda/").for_correlation_id("c", datetime.now(UTC))
+        CloudWatchLogLines(lambda: unreachable, ["/aws/lambda/x"]).for_notification(
+            "n", "c", datetime.now(UTC)
+        )
     assert caught.value.dependency == "logs"

@@ -106,7 +106,7 @@ def test_counts_have_every_status_and_follow_the_filters(
     )
 
     assert status == 200
-    assert set(everything["counts"]) == {s.value for s in Status}
+    assert set(everything["counts"]) == {s.value for s in Status} and everything["capped"] is False
     assert (everything["counts"]["failed"], everything["counts"]["sent"], everything["total"]) == (2, 1, 4)
     assert (sms["counts"]["failed"], sms["counts"]["pending"], sms["total"]) == (1, 1, 3)
     assert (later["counts"]["sent"], later["counts"]["pending"], later["total"]) == (1, 1, 2)
@@ -134,14 +134,14 @@ def test_counts_are_only_the_callers_own(api_fakes: ApiFakes, lambda_context: Lo
 class RecordedLogLines:
     def __init__(self, lines: list[LogLine]) -> None:
         self.lines = lines
-        self.asked: list[tuple[str, datetime]] = []
+        self.asked: list[tuple[str, str, datetime]] = []
 
-    def for_correlation_id(self, correlation_id: str, since: datetime) -> list[LogLine]:
-        self.asked.append((correlation_id, since))
+    def for_notification(self, notification_id: str, correlation_id: str, since: datetime) -> list[LogLine]:
+        self.asked.append((notification_id, correlation_id, since))
         return self.lines
 
 
-def test_log_lines_are_the_notifications_correlation_id_query(
+def test_log_lines_are_the_notifications_own_query(
     api_fakes: ApiFakes, lambda_context: LocalLambdaContext
 ) -> None:
     # GIVEN a stored notification (created 12:00:01, correlation id corr-n1) and a log source
@@ -162,9 +162,9 @@ def test_log_lines_are_the_notifications_correlation_id_query(
     # THEN they are the lines of its correlation id from a minute before it was created, with the
     # command that asks the same
     assert status == 200
-    assert source.asked == [("corr-n1", datetime(2026, 11, 25, 11, 59, 1, tzinfo=UTC))]
+    assert source.asked == [("n1", "corr-n1", datetime(2026, 11, 25, 11, 59, 1, tzinfo=UTC))]
     assert body["correlation_id"] == "corr-n1"
-    assert body["command"].startswith("notifyctl logs --correlation-id corr-n1 --since ")
+    assert body["command"].startswith("notifyctl logs --correlation-id corr-n1 --notification-id n1 --since ")
     assert body["events"] == [
         {
             "timestamp": "2026-11-25T12:00:02.500Z",
@@ -174,6 +174,26 @@ def test_log_lines_are_the_notifications_correlation_id_query(
             "fields": {"round": 1, "channel": "email", "outcome": "failed"},
         }
     ]
+
+
+def test_another_keys_notification_has_no_log_lines_for_this_key(
+    api_fakes: ApiFakes, lambda_context: LocalLambdaContext
+) -> None:
+    stored(api_fakes, "n1", Status.SENT)  # the anonymous caller's
+    source = RecordedLogLines([])
+    api.dependencies.set(
+        dataclasses.replace(
+            api.dependencies.get(),
+            log_lines=source,
+            settings=api_fakes.settings.model_copy(update={"api_keys": f"other:{key_hash('k-other')}"}),
+        )
+    )
+    event = request("GET", "/api/v1/notifications/n1/logs")
+    event["headers"]["X-API-Key"] = "k-other"
+
+    status, _, _ = call(event, lambda_context)
+
+    assert (status, source.asked) == (404, [])
 
 
 def test_log_lines_of_an_unknown_or_unconfigured_notification(
@@ -286,9 +306,10 @@ def test_other_admin_paths_are_404_and_the_api_still_asks_for_a_key(
     )
 
     unknown, _, body = call(request("GET", "/admin/secrets.txt"), lambda_context)
+    page_again, _, _ = call(request("GET", "/admin/index.html"), lambda_context)
     climbing, _, _ = call(request("GET", "/admin/..%2Fapp.py"), lambda_context)
     api_call, _, _ = call(request("GET", "/api/v1/notifications/counts"), lambda_context)
 
-    assert (unknown, body["error"]) == (404, "not_found")
+    assert (unknown, body["error"], page_again) == (404, "not_found", 404)
     assert climbing == 404
     assert api_call == 401

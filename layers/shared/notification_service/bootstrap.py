@@ -124,7 +124,10 @@ def build_api(
             now,
         ),
         log_lines=log_lines
-        or CloudWatchLogLines(lambda: logs_client(settings.aws_endpoint_url), settings.log_group_prefix),
+        or CloudWatchLogLines(
+            lambda: logs_client(settings.aws_endpoint_url),
+            [*settings.log_groups.split(","), os.environ.get("AWS_LAMBDA_LOG_GROUP_NAME", "")],
+        ),
     )
 
 

@@ -113,6 +113,12 @@ class ListQuery:
 
 
 @dataclass(frozen=True)
+class StatusCounts:
+    counts: dict[Status, int]  # every status
+    capped: bool = False  # some counts are lower bounds: counting stopped at the store's read limit
+
+
+@dataclass(frozen=True)
 class Page:
     items: list[Notification]
     next_cursor: str | None
@@ -194,7 +200,7 @@ class NotificationRepository(RecordCloser, Protocol):
         """Newest first, from an index (never a scan). Raises InvalidCursor."""
         ...
 
-    def count_by_status(self, query: ListQuery) -> dict[Status, int]:
+    def count_by_status(self, query: ListQuery) -> StatusCounts:
         """How many of the owner's notifications match the query's filters, for every status
         (the query's own status, limit and cursor are ignored)."""
         ...
@@ -288,8 +294,9 @@ class LogLine:
 
 
 class LogLines(Protocol):
-    def for_correlation_id(self, correlation_id: str, since: datetime) -> list[LogLine]:
-        """The functions' log lines carrying this correlation id, oldest first."""
+    def for_notification(self, notification_id: str, correlation_id: str, since: datetime) -> list[LogLine]:
+        """The functions' log lines carrying this notification's id and correlation id (a caller
+        chooses its correlation ids: alone, it could name another caller's lines), oldest first."""
         ...
 
 

@@ -117,9 +117,9 @@ class Settings(BaseSettings):
     webhook_timeout_seconds: float = Field(default=5, gt=0, le=30)
     webhook_backoff_seconds: int = Field(default=10, ge=1, le=900)  # before attempt 2; x3 each time
 
-    # The admin page's log lines come from the log groups whose names start with this (deployed:
-    # /aws/lambda/<stack name>-, the stack's functions).
-    log_group_prefix: str = "/aws/lambda/"
+    # The admin page's log lines: the other functions' log groups, comma-separated (the API's own,
+    # AWS_LAMBDA_LOG_GROUP_NAME, is added); template.yaml names them.
+    log_groups: str = ""
 
     @cached_property
     def webhook_secrets_by_owner(self) -> dict[str, str]:

@@ -50,6 +50,7 @@ from notification_service.ports import (
     OwedWebhook,
     Page,
     RoundResult,
+    StatusCounts,
 )
 
 if TYPE_CHECKING:
@@ -63,6 +64,7 @@ BATCH_WRITE_ATTEMPTS = 4
 STATUS_PARTITION = "ALL"
 FILTERED_READ = 100  # items read per Query when a filter drops some
 MAX_FILTERED_READ = 1000  # items one filtered page reads at most before it answers with a cursor
+MAX_COUNT_READ = 5000  # items one status's count reads at most (beyond: a lower bound)
 
 
 def _status_pk(status: Status) -> str:
@@ -443,6 +445,9 @@ class DynamoDbNotificationRepository:
         request = self._list_request(query, query.status)
         request["ScanIndexForward"] = False  # newest first
         start = _decode_cursor(query.cursor, index, query.owner) if query.cursor else None
+        if start is not None and not _within(start, request):
+            # DynamoDB refuses a start key outside the key condition (moto does not): not an outage
+            raise InvalidCursor("cursor is from another time range (start again without it)")
         found: list[dict[str, Any]] = []
         read = 0
         while True:  # a filter can thin a page out: read on until the page is full
@@ -463,19 +468,25 @@ class DynamoDbNotificationRepository:
             if read >= MAX_FILTERED_READ:  # a rare match: answer what was found, the cursor goes on
                 return Page([from_item(_plain(raw)) for raw in found], _encode_cursor(start, index))
 
-    def count_by_status(self, query: ListQuery) -> dict[Status, int]:
+    def count_by_status(self, query: ListQuery) -> StatusCounts:
         counts: dict[Status, int] = {}
+        capped = False
         for status in Status:
             request = self._list_request(query, status)
             request["Select"] = "COUNT"
-            counts[status] = 0
+            counts[status] = read = 0
             while True:
+                request["Limit"] = MAX_COUNT_READ - read
                 answer = self._call(self._client.query, **request)
                 counts[status] += answer.get("Count", 0)
+                read += answer.get("ScannedCount", 0)
                 if "LastEvaluatedKey" not in answer:
                     break
+                if read >= MAX_COUNT_READ:  # a COUNT reads (and bills) every item: stop somewhere
+                    capped = True
+                    break
                 request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
-        return counts
+        return StatusCounts(counts, capped)
 
     def _list_request(self, query: ListQuery, status: Status | None) -> dict[str, Any]:
         """The Query for the owner's notifications (of one status, or all): the time range is a
@@ -688,6 +699,15 @@ class DynamoDbNotificationRepository:
             return operation(**kwargs)
         except (ClientError, BotoCoreError) as exc:
             raise _unavailable(exc) from exc
+
+
+def _within(start: dict[str, Any], request: dict[str, Any]) -> bool:
+    """Whether a cursor's sort key lies in the query's BETWEEN range (when it has one)."""
+    values = request["ExpressionAttributeValues"]
+    if ":from" not in values:
+        return True
+    sort_key = start.get("list_sk") or start.get("owner_sk") or {}
+    return bool(values[":from"]["S"] <= sort_key.get("S", "") <= values[":to"]["S"])
 
 
 def _page(found: list[dict[str, Any]], index: str) -> Page:

@@ -63,9 +63,11 @@ class LogFilter:
         return {k: v for k, v in chosen.items() if v}
 
     def matches(self, message: str) -> bool:
+        """Ids exactly, as CloudWatch compares them; the level in any case."""
         record = _json(message)
         for name, wanted in self._fields().items():
-            if record is None or str(record.get(name, "")).upper() != wanted.upper():
+            actual = str(record.get(name, "")) if record is not None else None
+            if actual is None or (actual.upper() if name == "level" else actual) != wanted:
                 return False
         return self.pattern is None or pattern_matches(self.pattern, message, record)
 
@@ -128,6 +130,7 @@ class LogReader:
     client: CloudWatchLogsClient
     groups: list[str]
     log_filter: LogFilter = field(default_factory=LogFilter)
+    max_pages: int | None = None  # per group: CloudWatch pages through its whole range otherwise
 
     def read(self, start_ms: int, end_ms: int | None = None) -> list[LogEvent]:
         """Every matching event of every group in [start, end], oldest first."""
@@ -144,7 +147,9 @@ class LogReader:
         pattern = self.log_filter.cloudwatch_pattern()
         if pattern:
             request["filterPattern"] = pattern
-        while True:
+        pages = 0
+        while self.max_pages is None or pages < self.max_pages:
+            pages += 1
             try:
                 answer = self.client.filter_log_events(**request)
             except self.client.exceptions.ResourceNotFoundException:
@@ -206,33 +211,28 @@ _BOILERPLATE = frozenset(
     }
 )
 MAX_LOG_LINES = 500
+MAX_PAGES_PER_GROUP = 20
 
 
 class CloudWatchLogLines:
-    """A notification's log lines for the admin page: `notifyctl logs --correlation-id` over every
-    log group whose name starts with the prefix (deployed: /aws/lambda/<stack name>-, the stack's
-    functions; local: /aws/lambda/)."""
+    """A notification's log lines for the admin page: `notifyctl logs --correlation-id C
+    --notification-id N` over the stack's functions' log groups (deployed: the groups of the
+    functions named in LOG_GROUPS and the API's own; local: /aws/lambda/<logical id>)."""
 
-    def __init__(self, client: Callable[[], CloudWatchLogsClient], group_prefix: str) -> None:
+    def __init__(self, client: Callable[[], CloudWatchLogsClient], groups: Iterable[str]) -> None:
         self._client = Lazy(client)  # built on first use: most API calls never read logs
-        self._prefix = group_prefix
+        self._groups = list(dict.fromkeys(g for g in groups if g))
 
-    def for_correlation_id(self, correlation_id: str, since: datetime) -> list[LogLine]:
+    def for_notification(self, notification_id: str, correlation_id: str, since: datetime) -> list[LogLine]:
         """Raises DependencyUnavailable when CloudWatch Logs does not answer."""
-        client = self._client.get()
+        wanted = LogFilter(correlation_id=correlation_id, notification_id=notification_id)
+        reader = LogReader(self._client.get(), self._groups, wanted, max_pages=MAX_PAGES_PER_GROUP)
         try:
-            reader = LogReader(client, self._groups(client), LogFilter(correlation_id=correlation_id))
-            events = reader.read(int(since.timestamp() * 1000))[:MAX_LOG_LINES]
+            events = reader.read(int(since.timestamp() * 1000))
         except (ClientError, BotoCoreError) as exc:
             detail = (error_code(exc) if isinstance(exc, ClientError) else None) or type(exc).__name__
             raise DependencyUnavailable("logs", detail) from exc
-        return [_line(event) for event in events]
-
-    def _groups(self, client: CloudWatchLogsClient) -> list[str]:
-        groups: list[str] = []
-        for page in client.get_paginator("describe_log_groups").paginate(logGroupNamePrefix=self._prefix):
-            groups.extend(g["logGroupName"] for g in page.get("logGroups", []) if "logGroupName" in g)
-        return groups
+        return [_line(event) for event in events[-MAX_LOG_LINES:]]  # the newest, oldest first
 
 
 def _line(event: LogEvent) -> LogLine:

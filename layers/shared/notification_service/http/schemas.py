@@ -500,9 +500,12 @@ class NotificationPage(BaseModel):
     )
 
 
-class StatusCounts(BaseModel):
+class StatusCountsView(BaseModel):
     counts: dict[Status, int] = Field(description="Every status, with how many match the filters")
     total: int
+    capped: bool = Field(
+        description="Some counts are lower bounds: counting one status stops after reading 5,000 items"
+    )
 
 
 class LogLineView(BaseModel):

@@ -1,4 +1,5 @@
-"""A notification's log lines: what `notifyctl logs --correlation-id <its id>` prints, for the admin page."""
+"""A notification's log lines, for the admin page: what `notifyctl logs --correlation-id <its
+correlation id> --notification-id <its id>` prints."""
 
 from __future__ import annotations
 
@@ -25,9 +26,9 @@ def logs_of(notification: Notification, source: LogLines, now: datetime) -> Noti
     since = notification.created_at - CLOCK_SLACK
     command = (
         f"notifyctl logs --correlation-id {shlex.quote(notification.correlation_id)} "
-        f"--since {since_argument(now - since)}"
+        f"--notification-id {shlex.quote(notification.id)} --since {since_argument(now - since)}"
     )
-    lines = source.for_correlation_id(notification.correlation_id, since)
+    lines = source.for_notification(notification.id, notification.correlation_id, since)
     return NotificationLogs(notification, lines, command)
 
 

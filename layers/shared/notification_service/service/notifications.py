@@ -43,6 +43,7 @@ from notification_service.ports import (
     NotificationAlreadyExists,
     NotificationRepository,
     Page,
+    StatusCounts,
     WebhookQueue,
 )
 from notification_service.service.owed_webhook import enqueue_owed_webhook
@@ -299,7 +300,7 @@ class NotificationService:
     def list(self, query: ListQuery) -> Page:
         return self._repository.list_page(query)
 
-    def count_by_status(self, query: ListQuery) -> dict[Status, int]:
+    def count_by_status(self, query: ListQuery) -> StatusCounts:
         return self._repository.count_by_status(query)
 
     def record_receipt(

@@ -145,6 +145,8 @@ function writeStore(store, key, value) {
   } catch { /* storage unavailable: keep going without it */ }
 }
 const getKey = () => readStore(sessionStorage, KEY_STORAGE);
+/** Set by a 401, cleared by submitting the key form: polling waits meanwhile (no dialog on every tick). */
+let keyNeeded = false;
 const autoRefreshOn = () => readStore(localStorage, AUTO_STORAGE) !== "off";
 const setAutoRefresh = (/** @type {boolean} */ on) => writeStore(localStorage, AUTO_STORAGE, on ? "on" : "off");
 
@@ -163,7 +165,8 @@ class ApiError extends Error {
 
 /**
  * Calls the API. Resolves with {status, data, headers} on 2xx; throws ApiError otherwise (status 0
- * when unreachable). A 401 also opens the key form. Never logs to the console.
+ * when unreachable). A 401 also opens the key form and stops polling until a key is entered.
+ * Never logs to the console.
  * @param {string} path below /api/v1
  * @param {{method?: string, body?: any, headers?: Record<string, string>}} [options]
  */
@@ -193,7 +196,10 @@ async function api(path, { method = "GET", body, headers = {} } = {}) {
   const errorBody = data && typeof data.message === "string"
     ? { error: String(data.error || ""), message: data.message, details: Array.isArray(data.details) ? data.details : [] }
     : { error: `http_${res.status}`, message: `The API answered ${res.status} ${res.statusText}`.trim() + ".", details: [] };
-  if (res.status === 401) showKeyDialog(errorBody.message);
+  if (res.status === 401) {
+    keyNeeded = true;
+    showKeyDialog(errorBody.message);
+  }
   throw new ApiError(res.status, errorBody, res.headers);
 }
 
@@ -207,10 +213,17 @@ function query(params) {
 
 /* ------------------------------------------------------------------ banner and key form */
 
-/** Shows an error in the page-wide banner (role="alert"). @param {ApiError|Error} err */
+/** Status and message of the error the banner shows ("" when hidden). */
+let bannerShown = "";
+
+/** Shows an error in the page-wide banner (role="alert"); the same error again leaves it as it is,
+ * so that it is announced once. @param {ApiError|Error} err */
 function showBanner(err, action = null) {
   const banner = $("#banner");
   const status = err instanceof ApiError ? err.status : 0;
+  const shown = `${status} ${err.message}`;
+  if (!banner.hidden && shown === bannerShown) return;
+  bannerShown = shown;
   const title = status === 0 ? "Cannot reach the API." : status === 401 ? "An API key is needed."
     : status >= 500 ? `The API answered ${status}.` : `The request failed (${status}).`;
   replace(banner, el("strong", null, title), " ", el("span", null, err.message), action);
@@ -218,6 +231,7 @@ function showBanner(err, action = null) {
 }
 function hideBanner() {
   const banner = $("#banner");
+  bannerShown = "";
   if (banner && !banner.hidden) { banner.hidden = true; banner.replaceChildren(); }
 }
 
@@ -259,6 +273,7 @@ function setupKeyForm() {
       return;
     }
     writeStore(sessionStorage, KEY_STORAGE, key);
+    keyNeeded = false;
     dialog.close("saved");
     route();
   });
@@ -277,7 +292,8 @@ function setupKeyForm() {
 /* ------------------------------------------------------------------ polling */
 
 /**
- * Runs `fn` every `ms` while the tab is visible and the key form is closed; runs never overlap.
+ * Runs `fn` every `ms` while the tab is visible, the key form is closed and no 401 waits for a key;
+ * runs never overlap.
  * Coming back to the tab runs it at once. Returns stop().
  * @param {() => Promise<void>} fn @param {number} ms
  */
@@ -291,7 +307,7 @@ function poll(fn, ms) {
   };
   const tick = async () => {
     if (stopped || running) return;
-    if (keyDialog().open) { schedule(); return; }
+    if (keyDialog().open || keyNeeded) { schedule(); return; }
     running = true;
     try { await fn(); } catch { /* the view reports its own errors */ } finally { running = false; schedule(); }
   };
@@ -382,15 +398,18 @@ function filtersHash(f) {
   return `#/${q}`;
 }
 
-/** The API query for the filters (counts leave the status out). @param {ReturnType<typeof readFilters>} f */
-function apiFilters(f, withStatus = true) {
-  const back = (RANGES.find(([v]) => v === f.range) || [])[2];
-  return {
-    status: withStatus ? f.status : "",
-    channel: f.channel,
-    created_after: back ? new Date(Date.now() - back).toISOString() : "",
-    q: f.q,
-  };
+/** created_after for a time range: now minus the range ("" for any time). @param {string} range */
+function createdAfter(range) {
+  const back = (RANGES.find(([v]) => v === range) || [])[2];
+  return back ? new Date(Date.now() - back).toISOString() : "";
+}
+
+/**
+ * The API query for the filters (counts leave the status out).
+ * @param {ReturnType<typeof readFilters>} f @param {string} after created_after (see createdAfter)
+ */
+function apiFilters(f, after, withStatus = true) {
+  return { status: withStatus ? f.status : "", channel: f.channel, created_after: after, q: f.q };
 }
 
 /** @param {any} n */
@@ -412,10 +431,14 @@ function renderList(params) {
   writeStore(sessionStorage, LIST_HASH_STORAGE, listHash);
   /** @type {any[]} */
   let items = [];
-  let firstPageCount = 0;
   let pages = 0;
   let cursor = null;
+  /** created_after of the listing shown: "Load more" sends it with `cursor` (a cursor is only valid in its window). */
+  let listAfter = "";
   let generation = 0;
+  let autoTicks = 0;
+  let drawnRows = "";
+  let drawnCounts = "";
   let loaded = false;
   let searchTimer = 0;
   let stopPolling = () => {};
@@ -426,9 +449,12 @@ function renderList(params) {
     "aria-pressed": "false", onclick: () => setFilter("status", filters.status === status ? "" : status),
   }, el("span", { class: "count-name" }, status), el("span", { class: "count-n" }, "…")));
   const total = el("span", { class: "count-n" }, "…");
+  const cappedNote = el("p", { id: "counts-capped", class: "counts-capped muted", hidden: true },
+    "Counts are lower bounds (the server stopped counting at its limit).");
   const countsNav = el("nav", { class: "counts", "aria-label": "Counts by status" },
     el("ul", null, countButtons.map((b) => el("li", null, b))),
-    el("p", { class: "count-total", "data-testid": "count-total" }, "Total ", total));
+    el("p", { class: "count-total", "data-testid": "count-total" }, "Total ", total),
+    cappedNote);
 
   // Filters
   const select = (/** @type {string} */ id, /** @type {string} */ label, /** @type {Array<[string,string]>} */ options, /** @type {string} */ value) =>
@@ -439,34 +465,43 @@ function renderList(params) {
   const rangeField = select("f-range", "Time range", RANGES.map(([v, t]) => /** @type {[string,string]} */ ([v, t])), filters.range);
   const search = /** @type {HTMLInputElement} */ (el("input", { id: "f-q", type: "search", name: "q", value: filters.q, autocomplete: "off", spellcheck: "false" }));
   const auto = /** @type {HTMLInputElement} */ (el("input", { id: "f-auto", type: "checkbox", checked: autoRefreshOn() }));
-  const updated = el("p", { class: "updated muted", role: "status" }, "Loading…");
+  const updated = el("p", { class: "updated muted" }, "Loading…");
+  // Not the line above (it changes every 5 s): only a manual refresh is announced, here.
+  const refreshed = el("p", { class: "visually-hidden", role: "status" });
   const form = el("form", { class: "filters card", role: "search", "aria-label": "Filters" },
     statusField, channelField, rangeField,
     el("div", { class: "field grow" }, el("label", { for: "f-q" }, "Search id or correlation id"), search),
     el("div", { class: "field-row" },
       el("div", { class: "check" }, auto, el("label", { for: "f-auto" }, "Auto-refresh")),
       el("button", { type: "submit", class: "button secondary" }, "Refresh"),
-      updated));
+      updated, refreshed));
 
   const tableHolder = el("div", { class: "card table-card", "aria-busy": "true" },
     dataTable({ caption: "Notifications", hideCaption: true, columns: ["Created", "Id", "Status", "Channels", "Recipient", "Last error", "Attempts"], rows: [], empty: "Loading…" }));
   const more = /** @type {HTMLButtonElement} */ (el("button", { type: "button", class: "button secondary", hidden: true, onclick: () => loadMore() }, "Load more"));
 
-  /** @param {"status"|"channel"|"range"|"q"} name @param {string} value */
-  function setFilter(name, value) {
+  /** @param {"status"|"channel"|"range"|"q"} name @param {string} value @param {boolean} [manual] Refresh clicked */
+  function setFilter(name, value, manual = false) {
     filters[name] = value;
     /** @type {HTMLSelectElement} */ (statusField.querySelector("select")).value = filters.status;
     const hash = filtersHash(filters);
     history.replaceState(null, "", hash);
     writeStore(sessionStorage, LIST_HASH_STORAGE, hash);
-    reload(false);
+    reload(false, manual);
   }
 
+  /** Redraws the rows, unless they are as last drawn (a redraw would lose text selection and focus). */
   function drawRows() {
+    const drawn = JSON.stringify([items, cursor]);
+    if (drawn === drawnRows) return;
+    drawnRows = drawn;
     const focusedId = /** @type {HTMLElement|null} */ (document.activeElement)?.closest?.("tr[data-id]")?.getAttribute("data-id");
     const tbody = /** @type {HTMLElement} */ (tableHolder.querySelector("tbody"));
+    // A search can end a page early: no match among the items the server read, but more to read.
+    const empty = cursor ? "None found in the latest items read — Load more to search further."
+      : "No notifications match these filters.";
     replace(tbody, items.length ? items.map(listRow)
-      : el("tr", { class: "empty-row" }, el("td", { colspan: 7, class: "empty" }, "No notifications match these filters.")));
+      : el("tr", { class: "empty-row" }, el("td", { colspan: 7, class: "empty" }, empty)));
     if (focusedId) {
       const row = [...tbody.querySelectorAll("tr[data-id]")].find((r) => r.getAttribute("data-id") === focusedId);
       /** @type {HTMLElement|null} */ (row?.querySelector("a") || null)?.focus();
@@ -474,63 +509,90 @@ function renderList(params) {
     more.hidden = !cursor;
   }
 
-  /** @param {any} data */
+  /**
+   * Shows the counts (with "≥" when the server stopped counting at its limit: `capped`), unless
+   * they are as last drawn. The aria-labels keep the plain number; the note says they are lower bounds.
+   * @param {any} data
+   */
   function drawCounts(data) {
+    const drawn = JSON.stringify([data, filters.status]);
+    if (drawn === drawnCounts) return;
+    drawnCounts = drawn;
     const counts = (data && data.counts) || {};
+    const capped = Boolean(data && data.capped);
+    const shown = (/** @type {number} */ n) => (capped ? `≥${n}` : String(n));
     countButtons.forEach((button, i) => {
       const status = STATUSES[i];
       const n = Number(counts[status] || 0);
       button.setAttribute("aria-label", `${status}: ${n}`);
       button.setAttribute("aria-pressed", String(filters.status === status));
-      /** @type {HTMLElement} */ (button.querySelector(".count-n")).textContent = String(n);
+      if (capped) button.setAttribute("aria-describedby", cappedNote.id); else button.removeAttribute("aria-describedby");
+      /** @type {HTMLElement} */ (button.querySelector(".count-n")).textContent = shown(n);
       button.classList.toggle("zero", n === 0);
     });
-    total.textContent = String(Number((data && data.total) || 0));
+    total.textContent = shown(Number((data && data.total) || 0));
+    cappedNote.hidden = !capped;
   }
 
-  /** Reloads counts and the first page. `auto`: keep pages loaded with "Load more". */
-  async function reload(auto = false) {
+  /**
+   * Reloads the first page, and the counts (on every third auto-refresh only: they cost the server
+   * more). `auto`: keep pages loaded with "Load more". `manual`: Refresh clicked, announce the update.
+   */
+  async function reload(auto = false, manual = false) {
     const mine = auto ? generation : ++generation;
     if (!auto) tableHolder.setAttribute("aria-busy", "true");
+    if (manual) refreshed.textContent = "";
+    const withCounts = auto ? ++autoTicks % 3 === 0 : true;
+    if (!auto) autoTicks = 0;
+    // Pages loaded with "Load more" keep their time window; a new listing starts a new one.
+    const after = auto && pages > 1 ? listAfter : createdAfter(filters.range);
     const [list, counts] = await Promise.allSettled([
-      api(`/notifications${query({ ...apiFilters(filters), limit: PAGE_SIZE })}`),
-      api(`/notifications/counts${query(apiFilters(filters, false))}`),
+      api(`/notifications${query({ ...apiFilters(filters, after), limit: PAGE_SIZE })}`),
+      withCounts ? api(`/notifications/counts${query(apiFilters(filters, after, false))}`) : null,
     ]);
     if (mine !== generation) return;
     tableHolder.setAttribute("aria-busy", "false");
-    if (counts.status === "fulfilled") drawCounts(counts.value.data);
-    else countButtons.forEach((b, i) => b.setAttribute("aria-pressed", String(filters.status === STATUSES[i])));
+    if (counts.status === "rejected") countButtons.forEach((b, i) => b.setAttribute("aria-pressed", String(filters.status === STATUSES[i])));
+    else if (counts.value) drawCounts(counts.value.data);
     if (list.status === "fulfilled") {
       const page = list.value.data || {};
       const fresh = Array.isArray(page.items) ? page.items : [];
       if (auto && pages > 1) {
-        const ids = new Set(fresh.map((n) => n.id));
-        items = fresh.concat(items.slice(firstPageCount).filter((n) => !ids.has(n.id)));
+        // The fresh first page, then the older rows loaded; the cursor stays for the next "Load more".
+        const freshIds = new Set(fresh.map((n) => n.id));
+        items = fresh.concat(items.filter((n) => !freshIds.has(n.id)));
       } else {
         items = fresh;
         pages = 1;
         cursor = page.next_cursor || null;
+        listAfter = after;
       }
-      firstPageCount = fresh.length;
       loaded = true;
       drawRows();
     } else if (!loaded) {
+      drawnRows = "";
       replace(/** @type {HTMLElement} */ (tableHolder.querySelector("tbody")),
         el("tr", { class: "empty-row" }, el("td", { colspan: 7, class: "empty" }, "Could not load the notifications.")));
     }
     const failure = [list, counts].find((r) => r.status === "rejected");
     if (failure) report(/** @type {PromiseRejectedResult} */ (failure).reason);
-    else updated.textContent = `Updated ${formatDate(new Date().toISOString()).slice(11)}`;
+    else {
+      updated.textContent = `Updated ${formatDate(new Date().toISOString()).slice(11)}`;
+      if (manual) refreshed.textContent = updated.textContent;
+    }
   }
 
   async function loadMore() {
     if (!cursor) return;
     const mine = generation;
+    const from = cursor;
+    const after = listAfter;
     more.disabled = true;
     more.setAttribute("aria-busy", "true");
     try {
-      const { data } = await api(`/notifications${query({ ...apiFilters(filters), limit: PAGE_SIZE, cursor })}`);
-      if (mine !== generation) return;
+      const { data } = await api(`/notifications${query({ ...apiFilters(filters, after), limit: PAGE_SIZE, cursor: from })}`);
+      // Dropped when the listing changed meanwhile (an auto-refresh started a new one).
+      if (mine !== generation || cursor !== from || listAfter !== after) return;
       const known = new Set(items.map((n) => n.id));
       const added = (data.items || []).filter((/** @type {any} */ n) => !known.has(n.id));
       items = items.concat(added);
@@ -542,7 +604,10 @@ function renderList(params) {
         /** @type {HTMLElement|null} */ (rows[items.length - added.length]?.querySelector("a") || null)?.focus();
       }
     } catch (err) {
-      report(err);
+      if (mine !== generation) return;
+      // The cursor does not fit the listing any more (e.g. its time window): start again from the top.
+      if (err instanceof ApiError && err.status === 400 && err.body.error === "invalid_cursor") reload(false);
+      else report(err);
     } finally {
       more.disabled = false;
       more.removeAttribute("aria-busy");
@@ -567,8 +632,8 @@ function renderList(params) {
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     clearTimeout(searchTimer);
-    if (search.value.trim() !== filters.q) setFilter("q", search.value.trim());
-    else reload(false);
+    if (search.value.trim() !== filters.q) setFilter("q", search.value.trim(), true);
+    else reload(false, true);
   });
   auto.addEventListener("change", () => {
     setAutoRefresh(auto.checked);
@@ -708,8 +773,11 @@ function renderDetail(id, showLogs) {
   const backHash = readStore(sessionStorage, LIST_HASH_STORAGE) || "#/";
   let alive = true;
   let busy = false;
+  let acting = false; // from the action's request to the end of the reload after it
   /** @type {any} */
   let current = null;
+  let drawn = "";
+  let requests = 0;
   let stopPolling = () => {};
   let polling = false;
 
@@ -723,6 +791,7 @@ function renderDetail(id, showLogs) {
     el("button", { type: "button", class: "button danger small", "aria-describedby": "confirm-text", onclick: () => { closeConfirm(false); act("cancel"); } }, "Yes, cancel it"),
     keep);
   const result = el("div", { class: "action-result", role: "status", "data-testid": "action-result" });
+  const statusNews = el("p", { class: "visually-hidden", role: "status" });
   const auto = /** @type {HTMLInputElement} */ (el("input", { id: "d-auto", type: "checkbox", checked: autoRefreshOn() }));
   const body = el("div", { class: "detail-body" }, el("p", { class: "loading" }, "Loading notification…"));
   const logs = el("div", { class: "logs-holder" });
@@ -730,7 +799,7 @@ function renderDetail(id, showLogs) {
     el("div", { class: "action-buttons" }, retry, cancel, confirm, logsButton,
       el("div", { class: "check" }, auto, el("label", { for: "d-auto" }, "Auto-refresh"))),
     el("p", { class: "hint muted" }, "Retry is for failed notifications; cancel for scheduled, pending or retrying ones."),
-    result);
+    result, statusNews);
 
   /** @param {any} message @param {"ok"|"info"|"error"} [kind] */
   function say(message, kind = "ok") {
@@ -760,20 +829,33 @@ function renderDetail(id, showLogs) {
   /** Keeps a 2 s refresh going while the status can still change and auto-refresh is on. */
   function keepPolling() {
     const wanted = alive && current && !TERMINAL.has(current.status) && auto.checked;
-    if (wanted && !polling) { polling = true; stopPolling = poll(load, DETAIL_INTERVAL_MS); }
+    if (wanted && !polling) { polling = true; stopPolling = poll(() => load(true), DETAIL_INTERVAL_MS); }
     if (!wanted && polling) { polling = false; stopPolling(); }
   }
 
-  async function load() {
+  /**
+   * Loads the notification and redraws it if it changed; an answer overtaken by a later load is
+   * dropped. `polled`: skipped during an action (its own reload follows); a status change is announced.
+   */
+  async function load(polled = false) {
+    if (polled && acting) return;
+    const mine = ++requests;
     try {
       const { data } = await api(path);
-      if (!alive) return;
-      current = data;
-      draw();
+      if (!alive || mine !== requests) return;
+      const json = JSON.stringify(data);
+      if (json !== drawn) {
+        const before = current && current.status;
+        current = data;
+        drawn = json;
+        draw();
+        if (polled && before && before !== data.status) statusNews.textContent = `Status is now ${data.status}.`;
+      }
     } catch (err) {
-      if (!alive) return;
+      if (!alive || mine !== requests) return;
       if (err instanceof ApiError && err.status === 404) {
         current = null;
+        drawn = "";
         actions.hidden = true;
         replace(statusLine);
         replace(body, el("div", { class: "notice error", role: "alert" }, el("strong", null, "Not found. "), err.message));
@@ -799,10 +881,13 @@ function renderDetail(id, showLogs) {
 
   /** @param {"retry"|"cancel"} action */
   async function act(action) {
+    acting = true;
     busy = true;
     retry.disabled = true;
     cancel.disabled = true;
     say(action === "retry" ? "Asking for a retry…" : "Cancelling…", "info");
+    /** @type {string|null} message of a 503 on retry */
+    let unavailable = null;
     try {
       const { data } = await api(`${path}/${action}`, { method: "POST" });
       if (!alive) return;
@@ -810,13 +895,20 @@ function renderDetail(id, showLogs) {
     } catch (err) {
       if (!alive) return;
       if (!(err instanceof ApiError)) throw err;
-      // 503 on retry: the record is already "retrying" and the sweeper queues it later.
-      if (err.status === 503 && action === "retry") say(err.message, "info");
+      if (err.status === 503 && action === "retry") unavailable = err.message;
       else if (err.status !== 401) say(err.message, "error");
     } finally {
       busy = false;
     }
+    drawn = ""; // redraw even if unchanged: the buttons were disabled while busy
     await load();
+    acting = false;
+    // A 503 on retry: accepted when the record is now "retrying" (the sweeper queues it later);
+    // otherwise nothing changed.
+    if (unavailable !== null && alive) {
+      if (current && current.status === "retrying") say(`Retry accepted; it will be queued by the sweeper: ${unavailable}`, "info");
+      else say(unavailable, "error");
+    }
   }
 
   async function loadLogs() {
