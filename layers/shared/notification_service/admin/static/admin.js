@@ -850,6 +850,7 @@ function renderDetail(id, showLogs) {
         drawn = json;
         draw();
         if (polled && before && before !== data.status) statusNews.textContent = `Status is now ${data.status}.`;
+        if (before && logs.querySelector("section")) loadLogs(true); // shown: keep them current
       }
     } catch (err) {
       if (!alive || mine !== requests) return;
@@ -911,16 +912,19 @@ function renderDetail(id, showLogs) {
     }
   }
 
-  async function loadLogs() {
+  /** Shows (or refreshes) the log lines; `quiet`: a refresh after a change, focus stays put. */
+  async function loadLogs(quiet = false) {
     let holder = logs.querySelector("section");
     if (!holder) {
       holder = section("sec-logs", "Log lines");
       logs.append(holder);
     }
     const heading = /** @type {HTMLElement} */ (holder.querySelector("h2"));
-    replace(holder, heading, el("p", { class: "loading", role: "status" }, "Loading log lines…"));
-    heading.setAttribute("tabindex", "-1");
-    heading.focus();
+    if (!quiet) {
+      replace(holder, heading, el("p", { class: "loading", role: "status" }, "Loading log lines…"));
+      heading.setAttribute("tabindex", "-1");
+      heading.focus();
+    }
     try {
       const { data } = await api(`${path}/logs`);
       if (alive) replace(holder, heading, logsContent(data));
