@@ -15,13 +15,12 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 from dotenv import load_dotenv
 from notification_service.domain.api_keys import InvalidApiKeyEntry, new_key, parse_entries
 
 from infra import client_commands, dead_letters, logs_command
-from infra.emulator import emulator_url, start_emulator
+from infra.emulator import aws_client, emulator_url, start_emulator
 from infra.local_stack import LocalStack, LocalStackConfig
 from infra.sinks import DEFAULT_INBOX, read_inbox
 
@@ -254,7 +253,7 @@ def run_dlq(args: argparse.Namespace) -> int:
     endpoint = None if args.aws else args.endpoint_url
     try:
         queues = dead_letters.stack_queues(args.stack_name, endpoint)
-        sqs = boto3.client("sqs", endpoint_url=endpoint)
+        sqs = aws_client("sqs", endpoint)
         if args.action == "list":
             letters = dead_letters.list_dead_letters(sqs, queues.dead_letter_url)
         else:

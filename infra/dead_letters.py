@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import boto3
+from infra.emulator import aws_client
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -51,7 +51,7 @@ class Queues:
 
 
 def stack_queues(stack_name: str, endpoint_url: str | None) -> Queues:
-    cloudformation = boto3.client("cloudformation", endpoint_url=endpoint_url)
+    cloudformation = aws_client("cloudformation", endpoint_url)
     (stack,) = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
     return Queues(outputs["DeliveryQueueUrl"], outputs["DeliveryDeadLetterQueueUrl"])

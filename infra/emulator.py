@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 DEFAULT_REGION = "us-east-1"
+TEST_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}  # any will do
 
 
 class RequestCounter:
@@ -94,6 +95,18 @@ def configure_aws_environment(endpoint_url: str) -> None:
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
     os.environ["AWS_REGION"] = os.environ["AWS_DEFAULT_REGION"] = region
+
+
+def aws_client(service: str, endpoint_url: str | None) -> Any:
+    """A boto3 client for a deployed stack (endpoint None) or for the local stack's emulator, which
+    needs a region and some credentials even from a shell that has none configured."""
+    import boto3
+
+    if endpoint_url is None:
+        return boto3.client(service)  # type: ignore[call-overload]
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
+    credentials = {} if os.environ.get("AWS_ACCESS_KEY_ID") else TEST_CREDENTIALS
+    return boto3.client(service, endpoint_url=endpoint_url, region_name=region, **credentials)  # type: ignore[call-overload]
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -21,7 +21,7 @@ from notification_service.adapters.log_reader import (
 )
 
 from infra import sam_template
-from infra.emulator import emulator_url
+from infra.emulator import aws_client, emulator_url
 from infra.sam_template import TemplateError
 
 
@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         groups = _groups(args, endpoint)
         reader = LogReader(
-            boto3.client("logs", endpoint_url=endpoint),
+            aws_client("logs", endpoint),
             groups,
             LogFilter(args.correlation_id, args.notification_id, args.level, args.filter),
         )

@@ -23,12 +23,8 @@ def notifyctl(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]
 def test_logs_of_one_request_come_from_both_functions_in_order_and_only_theirs(
     email_failing_stack: RunningStack, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "t",
-        "AWS_SECRET_ACCESS_KEY": "t",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "AWS_DEFAULT_REGION"):
+        monkeypatch.delenv(name, raising=False)  # a fresh shell: notifyctl finds the emulator's region
     stack = email_failing_stack
     correlation = f"e2e-logs-{uuid.uuid4()}"
     other = stack.post({"recipient": "user@example.com", "message": "noise"}).json()["id"]
