@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.e2e.conftest import KEY, ROOT, RunningStack
@@ -85,6 +86,16 @@ def shot(page: Page, name: str) -> None:
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
+# axe-core's WCAG 2.1 A and AA rules (labels, names, contrast, landmarks, ARIA use, ...)
+WCAG = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}}
+
+
+def accessibility_problems(page: Page) -> list[str]:
+    """What axe-core (bundled by axe-playwright-python, run in the page) finds against WCAG 2.1 AA."""
+    found = Axe().run(page, options=WCAG).response["violations"]
+    return [f"{v['id']} ({v['impact']}): {[n['target'] for n in v['nodes']]}" for v in found]
+
+
 def sign_in(page: Page, stack: RunningStack) -> None:
     """Open the page; it asks for the key (this stack asks for keys) and keeps it for the session."""
     page.goto(f"{stack.base_url}/admin")
@@ -137,6 +148,7 @@ def test_an_operator_finds_a_failed_notification_and_retries_it(
     row = page.locator(f'tr[data-id="{failing}"]')
     expect(page.locator("tr[data-id]")).to_have_count(1)
     expect(row).to_contain_text("failed")
+    assert accessibility_problems(page) == []
     shot(page, "list-failed")
 
     # WHEN it opens the failed one
@@ -158,6 +170,7 @@ def test_an_operator_finds_a_failed_notification_and_retries_it(
     expect(log_lines).to_contain_text("DispatchFunction")
     expect(log_lines).to_contain_text("round finished")
     expect(page.get_by_text(f"notifyctl logs --correlation-id {record['correlation_id']}")).to_be_visible()
+    assert accessibility_problems(page) == []
     shot(page, "detail-failed")
 
     # WHEN it retries it from the page
@@ -190,6 +203,7 @@ def test_an_operator_sends_a_scheduled_test_notification_and_cancels_it(
     # THEN the form marks the field and says why (the browser logs the 422 answer, nothing else)
     expect(phone).to_have_attribute("aria-invalid", "true")
     expect(page.locator("#err-phone")).to_be_visible()
+    assert accessibility_problems(page) == []
     assert "422" in refused.value.text
     expected_error = f"error: {refused.value.text}"
 
@@ -248,6 +262,7 @@ def test_the_list_fits_a_phone_and_searches_by_correlation_id(
         expect(page.locator(f'tr[data-id="{sent}"]')).to_be_visible()
         page_width = page.evaluate("document.documentElement.scrollWidth")
         assert page_width <= 390
+        assert accessibility_problems(page) == []
         shot(page, "list-phone")
     finally:
         context.close()
