@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +18,7 @@ from tests.fakes import ApiFakes
 from tests.handlers import load_function_module
 
 api = load_function_module("api")
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def call(event: dict[str, Any], context: LocalLambdaContext) -> tuple[int, dict[str, list[str]], Any]:
@@ -215,6 +220,24 @@ def test_ready_names_the_failed_dependency(api_fakes: ApiFakes, lambda_context: 
     status, _, body = call(event, lambda_context)
     assert status == 503
     assert body["checks"] == {"dynamodb": "ok", "sqs": "ok", "redis": "unavailable: fake outage"}
+
+
+def test_a_cold_start_does_not_build_the_openapi_models() -> None:
+    # GIVEN a fresh interpreter as Lambda starts one WHEN the API's module is imported
+    code = "import sys, app; print('aws_lambda_powertools.event_handler.openapi.models' in sys.modules)"
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT / "layers" / "shared"),
+        "LAMBDA_TASK_ROOT": str(ROOT / "functions" / "api"),
+        "AWS_LAMBDA_FUNCTION_NAME": "api",
+        "AWS_REGION": "us-east-1",
+    }
+    cwd = ROOT / "functions" / "api"
+    found = subprocess.run(
+        [sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True, check=True
+    )
+    # THEN powertools' OpenAPI models (what /docs and /openapi.json need) are not loaded yet
+    assert found.stdout.strip() == "False", found.stderr
 
 
 def test_openapi_and_swagger_are_served_offline(
