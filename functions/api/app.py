@@ -450,7 +450,7 @@ def _list_query(
         channel=channel,
         created_after=created_after,
         created_before=created_before,
-        search=search.strip() or None if search else None,
+        search=(search or "").strip() or None,  # a blank search is no filter
         **rest,
     )
 
@@ -458,7 +458,7 @@ def _list_query(
 @app.get(
     "/api/v1/notifications/<notification_id>/logs",
     security=KEYED,
-    summary="A notification's log lines (`notifyctl logs --correlation-id`)",
+    summary="A notification's log lines (`notifyctl logs --correlation-id C --notification-id N`)",
     tags=["notifications"],
     responses={
         **UNAUTHORIZED,
