@@ -237,7 +237,7 @@ def test_an_operator_sends_a_scheduled_test_notification_and_cancels_it(
     console[:] = [line for line in console if line != expected_error]  # the 422 was the point
 
 
-def test_the_list_fits_a_phone_and_searches_by_correlation_id(
+def test_the_list_and_detail_fit_a_phone_and_search_by_correlation_id(
     browser: Browser, sinks_stack: RunningStack
 ) -> None:
     # GIVEN a notification with a known correlation id
@@ -264,6 +264,13 @@ def test_the_list_fits_a_phone_and_searches_by_correlation_id(
         assert page_width <= 390
         assert accessibility_problems(page) == []
         shot(page, "list-phone")
+
+        # AND its detail fits the phone too
+        page.locator(f'tr[data-id="{sent}"]').get_by_role("link", name=sent).click()
+        expect(page.get_by_test_id("status")).to_have_text("sent")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        assert accessibility_problems(page) == []
+        shot(page, "detail-phone")
     finally:
         context.close()
     assert problems == []
