@@ -190,7 +190,7 @@ async function api(path, { method = "GET", body, headers = {} } = {}) {
     data = text ? JSON.parse(text) : null;
   } catch { data = null; }
   if (res.ok) {
-    hideBanner();
+    if (key) keyNeeded = false; // a late 401 of an older request must not pause a working key
     return { status: res.status, data, headers: res.headers };
   }
   const errorBody = data && typeof data.message === "string"
@@ -284,6 +284,7 @@ function setupKeyForm() {
   });
   $("#forget-key").addEventListener("click", () => {
     writeStore(sessionStorage, KEY_STORAGE, null);
+    keyNeeded = true; // no polling without a key until one is entered
     showKeyDialog();
     $("#key-dialog-message").textContent = "Key forgotten. Enter an API key to continue.";
   });
@@ -436,6 +437,7 @@ function renderList(params) {
   /** created_after of the listing shown: "Load more" sends it with `cursor` (a cursor is only valid in its window). */
   let listAfter = "";
   let generation = 0;
+  let loadingMore = false;
   let autoTicks = 0;
   let drawnRows = "";
   let drawnCounts = "";
@@ -481,7 +483,7 @@ function renderList(params) {
   const more = /** @type {HTMLButtonElement} */ (el("button", { type: "button", class: "button secondary", hidden: true, onclick: () => loadMore() }, "Load more"));
 
   /** @param {"status"|"channel"|"range"|"q"} name @param {string} value @param {boolean} [manual] Refresh clicked */
-  function setFilter(name, value, manual = false) {
+  function setFilter(name, value, manual = true) {
     filters[name] = value;
     /** @type {HTMLSelectElement} */ (statusField.querySelector("select")).value = filters.status;
     const hash = filtersHash(filters);
@@ -539,6 +541,7 @@ function renderList(params) {
    * more). `auto`: keep pages loaded with "Load more". `manual`: Refresh clicked, announce the update.
    */
   async function reload(auto = false, manual = false) {
+    if (auto && loadingMore) return; // the next tick refreshes; a "Load more" answer is on its way
     const mine = auto ? generation : ++generation;
     if (!auto) tableHolder.setAttribute("aria-busy", "true");
     if (manual) refreshed.textContent = "";
@@ -559,8 +562,12 @@ function renderList(params) {
       const fresh = Array.isArray(page.items) ? page.items : [];
       if (auto && pages > 1) {
         // The fresh first page, then the older rows loaded; the cursor stays for the next "Load more".
+        // Rows newer than the fresh page's last one are in it, or no longer match the filters.
         const freshIds = new Set(fresh.map((n) => n.id));
-        items = fresh.concat(items.filter((n) => !freshIds.has(n.id)));
+        const last = fresh[fresh.length - 1];
+        const older = (/** @type {any} */ n) => !last || Date.parse(n.created_at) < Date.parse(last.created_at);
+        if (page.next_cursor) items = fresh.concat(items.filter((n) => !freshIds.has(n.id) && older(n)));
+        else { items = fresh; cursor = null; }
       } else {
         items = fresh;
         pages = 1;
@@ -577,13 +584,15 @@ function renderList(params) {
     const failure = [list, counts].find((r) => r.status === "rejected");
     if (failure) report(/** @type {PromiseRejectedResult} */ (failure).reason);
     else {
+      hideBanner(); // only when everything loaded: a failing half keeps its banner, not re-announced
       updated.textContent = `Updated ${formatDate(new Date().toISOString()).slice(11)}`;
       if (manual) refreshed.textContent = updated.textContent;
     }
   }
 
   async function loadMore() {
-    if (!cursor) return;
+    if (!cursor || loadingMore) return;
+    loadingMore = true;
     const mine = generation;
     const from = cursor;
     const after = listAfter;
@@ -594,10 +603,10 @@ function renderList(params) {
       // Dropped when the listing changed meanwhile (an auto-refresh started a new one).
       if (mine !== generation || cursor !== from || listAfter !== after) return;
       const known = new Set(items.map((n) => n.id));
-      const added = (data.items || []).filter((/** @type {any} */ n) => !known.has(n.id));
+      const added = ((data && data.items) || []).filter((/** @type {any} */ n) => !known.has(n.id));
       items = items.concat(added);
       pages += 1;
-      cursor = data.next_cursor || null;
+      cursor = (data && data.next_cursor) || null;
       drawRows();
       if (!cursor && added.length) {
         const rows = /** @type {HTMLElement} */ (tableHolder.querySelector("tbody")).querySelectorAll("tr[data-id]");
@@ -609,6 +618,7 @@ function renderList(params) {
       if (err instanceof ApiError && err.status === 400 && err.body.error === "invalid_cursor") reload(false);
       else report(err);
     } finally {
+      loadingMore = false;
       more.disabled = false;
       more.removeAttribute("aria-busy");
     }
@@ -778,6 +788,9 @@ function renderDetail(id, showLogs) {
   let current = null;
   let drawn = "";
   let requests = 0;
+  let retryLoad = false; // the first load failed (not a 404): polling tries again
+  let logRequests = 0; // numbered like `requests`: an older answer never replaces a newer one
+  let logsLoading = false;
   let stopPolling = () => {};
   let polling = false;
 
@@ -828,7 +841,8 @@ function renderDetail(id, showLogs) {
 
   /** Keeps a 2 s refresh going while the status can still change and auto-refresh is on. */
   function keepPolling() {
-    const wanted = alive && current && !TERMINAL.has(current.status) && auto.checked;
+    const changing = current ? !TERMINAL.has(current.status) : retryLoad;
+    const wanted = alive && changing && auto.checked;
     if (wanted && !polling) { polling = true; stopPolling = poll(() => load(true), DETAIL_INTERVAL_MS); }
     if (!wanted && polling) { polling = false; stopPolling(); }
   }
@@ -843,6 +857,8 @@ function renderDetail(id, showLogs) {
     try {
       const { data } = await api(path);
       if (!alive || mine !== requests) return;
+      hideBanner();
+      retryLoad = false;
       const json = JSON.stringify(data);
       if (json !== drawn) {
         const before = current && current.status;
@@ -862,6 +878,7 @@ function renderDetail(id, showLogs) {
         replace(body, el("div", { class: "notice error", role: "alert" }, el("strong", null, "Not found. "), err.message));
       } else {
         report(err);
+        retryLoad = !current; // unreachable or a 5xx before the first answer: keep trying
         if (!current) replace(body, el("p", { class: "muted" }, "Could not load this notification."));
       }
     }
@@ -914,6 +931,9 @@ function renderDetail(id, showLogs) {
 
   /** Shows (or refreshes) the log lines; `quiet`: a refresh after a change, focus stays put. */
   async function loadLogs(quiet = false) {
+    if (quiet && logsLoading) return; // the one running answers soon enough
+    const mine = ++logRequests;
+    logsLoading = true;
     let holder = logs.querySelector("section");
     if (!holder) {
       holder = section("sec-logs", "Log lines");
@@ -927,10 +947,12 @@ function renderDetail(id, showLogs) {
     }
     try {
       const { data } = await api(`${path}/logs`);
-      if (alive) replace(holder, heading, logsContent(data));
+      if (alive && mine === logRequests) replace(holder, heading, logsContent(data));
     } catch (err) {
-      if (!alive || !(err instanceof ApiError)) return;
+      if (!alive || mine !== logRequests || !(err instanceof ApiError)) return;
       replace(holder, heading, el("p", { class: "notice error", role: "alert" }, err.message));
+    } finally {
+      if (mine === logRequests) logsLoading = false;
     }
   }
 
@@ -1103,6 +1125,7 @@ function renderSend() {
     try {
       const { data } = await api("/notifications", { method: "POST", body: buildBody(), headers: idem ? { "Idempotency-Key": idem } : {} });
       if (!alive) return;
+      hideBanner();
       replace(result, el("p", { class: "notice ok" }, "Accepted: ",
         el("a", { href: `#/notifications/${encodeURIComponent(data.id)}`, class: "mono" }, data.id),
         ` (status ${data.status})`));
