@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from notification_service.domain.api_keys import key_hash
 from notification_service.domain.model import Channel, Status
+from notification_service.http.auth import is_public
 from notification_service.ports import LogLine
 from notification_service.service.notification_logs import since_argument
 
@@ -295,6 +296,21 @@ def test_the_page_is_told_whether_to_ask_for_a_key_first(
     assert "Content-Security-Policy" in headers
 
 
+@pytest.mark.parametrize(
+    ("path", "public"),
+    [
+        ("/admin", True),
+        ("/admin/admin.js", True),
+        ("/admin/config.json", True),
+        ("/admin/../api/v1/notifications", False),
+        ("/admin/x/y.js", False),
+        ("/admin/", True),  # the redirect to /admin
+    ],
+)
+def test_only_the_admin_pages_own_files_are_public(path: str, public: bool) -> None:
+    assert is_public(path) is public
+
+
 def test_other_admin_paths_are_404_and_the_api_still_asks_for_a_key(
     api_fakes: ApiFakes, lambda_context: LocalLambdaContext
 ) -> None:
@@ -311,5 +327,5 @@ def test_other_admin_paths_are_404_and_the_api_still_asks_for_a_key(
     api_call, _, _ = call(request("GET", "/api/v1/notifications/counts"), lambda_context)
 
     assert (unknown, body["error"], page_again) == (404, "not_found", 404)
-    assert climbing == 404
+    assert climbing == 401  # not one of the page's files: it needs a key like any other path
     assert api_call == 401

@@ -12,6 +12,7 @@ caller is ANONYMOUS."""
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +21,8 @@ from notification_service.domain.api_keys import ANONYMOUS, HEADER, ApiKeyEntry,
 
 PUBLIC_PATHS = frozenset({"/health", "/ready", "/docs", "/openapi.json", "/admin"})
 PUBLIC_PREFIXES = ("/api/v1/providers/",)
-ADMIN_FILES = "/admin/"  # the admin page's script and style: the page asks for the key itself
+# The admin page's script, style and settings (one path segment; the page asks for the key itself)
+ADMIN_FILE = re.compile(r"^/admin/[A-Za-z0-9_-]+\.[a-z]+$")
 
 
 @dataclass(frozen=True)
@@ -30,7 +32,11 @@ class Unauthorized:
 
 def is_public(path: str) -> bool:
     normalized = "/" + path.strip("/")
-    return normalized in PUBLIC_PATHS or normalized.startswith((*PUBLIC_PREFIXES, ADMIN_FILES))
+    return (
+        normalized in PUBLIC_PATHS
+        or normalized.startswith(PUBLIC_PREFIXES)
+        or ADMIN_FILE.match(normalized) is not None
+    )
 
 
 def header(headers: Mapping[str, Any] | None, name: str) -> str | None:
