@@ -10,6 +10,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from notification_service import webhook_message
 from notification_service.delivery_message import encode
+from notification_service.domain.schedule import SQS_MAX_DELAY_SECONDS
 from notification_service.errors import DependencyUnavailable
 from notification_service.ports import DeliveryMessage, WebhookMessage
 
@@ -19,20 +20,35 @@ if TYPE_CHECKING:
 CORRELATION_ATTRIBUTE = "correlation_id"
 
 
+def _message(body: str, correlation_id: str, delay_seconds: int) -> dict[str, Any]:
+    """A message's body, its delay (SQS allows 0-900 s) and its correlation id attribute."""
+    return {
+        "MessageBody": body,
+        "DelaySeconds": max(0, min(delay_seconds, SQS_MAX_DELAY_SECONDS)),
+        "MessageAttributes": {CORRELATION_ATTRIBUTE: {"DataType": "String", "StringValue": correlation_id}},
+    }
+
+
+def _call(operation: Any, **kwargs: Any) -> Any:
+    """An SQS call; its failure is the queue being unavailable."""
+    try:
+        return operation(**kwargs)
+    except ClientError as exc:
+        raise DependencyUnavailable("sqs", str(exc.response.get("Error", {}).get("Code", "error"))) from exc
+    except BotoCoreError as exc:
+        raise DependencyUnavailable("sqs", type(exc).__name__) from exc
+
+
 class SqsDeliveryQueue:
     def __init__(self, client: SQSClient, queue_url: str) -> None:
         self._client = client
         self._url = queue_url
 
     def enqueue(self, message: DeliveryMessage, delay_seconds: int = 0) -> None:
-        self._call(
+        _call(
             self._client.send_message,
             QueueUrl=self._url,
-            MessageBody=encode(message),
-            DelaySeconds=max(0, min(delay_seconds, 900)),
-            MessageAttributes={
-                CORRELATION_ATTRIBUTE: {"DataType": "String", "StringValue": message.correlation_id}
-            },
+            **_message(encode(message), message.correlation_id, delay_seconds),
         )
 
     def enqueue_many(self, messages: Sequence[tuple[DeliveryMessage, int]]) -> set[str]:
@@ -41,14 +57,7 @@ class SqsDeliveryQueue:
         for start in range(0, len(messages), 10):
             chunk = messages[start : start + 10]
             entries: list[Any] = [
-                {
-                    "Id": str(number),
-                    "MessageBody": encode(message),
-                    "DelaySeconds": max(0, min(delay, 900)),
-                    "MessageAttributes": {
-                        CORRELATION_ATTRIBUTE: {"DataType": "String", "StringValue": message.correlation_id}
-                    },
-                }
+                {"Id": str(number), **_message(encode(message), message.correlation_id, delay)}
                 for number, (message, delay) in enumerate(chunk)
             ]
             try:
@@ -60,17 +69,7 @@ class SqsDeliveryQueue:
         return failed
 
     def check(self) -> None:
-        self._call(self._client.get_queue_attributes, QueueUrl=self._url, AttributeNames=["QueueArn"])
-
-    def _call(self, operation: Any, **kwargs: Any) -> Any:
-        try:
-            return operation(**kwargs)
-        except ClientError as exc:
-            raise DependencyUnavailable(
-                "sqs", str(exc.response.get("Error", {}).get("Code", "error"))
-            ) from exc
-        except BotoCoreError as exc:
-            raise DependencyUnavailable("sqs", type(exc).__name__) from exc
+        _call(self._client.get_queue_attributes, QueueUrl=self._url, AttributeNames=["QueueArn"])
 
 
 class SqsWebhookQueue:
@@ -79,18 +78,8 @@ class SqsWebhookQueue:
         self._url = queue_url
 
     def enqueue(self, message: WebhookMessage, delay_seconds: int = 0) -> None:
-        try:
-            self._client.send_message(
-                QueueUrl=self._url,
-                MessageBody=webhook_message.encode(message),
-                DelaySeconds=max(0, min(delay_seconds, 900)),
-                MessageAttributes={
-                    CORRELATION_ATTRIBUTE: {"DataType": "String", "StringValue": message.correlation_id}
-                },
-            )
-        except ClientError as exc:
-            raise DependencyUnavailable(
-                "sqs", str(exc.response.get("Error", {}).get("Code", "error"))
-            ) from exc
-        except BotoCoreError as exc:
-            raise DependencyUnavailable("sqs", type(exc).__name__) from exc
+        _call(
+            self._client.send_message,
+            QueueUrl=self._url,
+            **_message(webhook_message.encode(message), message.correlation_id, delay_seconds),
+        )
