@@ -6,6 +6,9 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from notification_service.errors import DependencyUnavailable
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -20,6 +23,16 @@ CLIENT_CONFIG = Config(
     read_timeout=5,
     max_pool_connections=32,
 )
+
+
+def error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def unavailable(exc: Exception, service: str) -> DependencyUnavailable:
+    """A failed AWS call (ClientError or BotoCoreError) as that service being unavailable."""
+    detail = (error_code(exc) or "error") if isinstance(exc, ClientError) else type(exc).__name__
+    return DependencyUnavailable(service, detail)
 
 
 def _client(service: str, endpoint_url: str | None) -> Any:

@@ -6,8 +6,8 @@ from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-from botocore.exceptions import ClientError
 
+from notification_service.adapters import aws
 from notification_service.errors import DependencyUnavailable
 
 _serializer = TypeSerializer()
@@ -29,14 +29,11 @@ def decimals(value: Any) -> Any:
     return value
 
 
-def error_code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
+error_code = aws.error_code
 
 
 def unavailable(exc: Exception) -> DependencyUnavailable:
-    if isinstance(exc, ClientError):
-        return DependencyUnavailable("dynamodb", error_code(exc) or "error")
-    return DependencyUnavailable("dynamodb", type(exc).__name__)
+    return aws.unavailable(exc, "dynamodb")
 
 
 def plain(item: dict[str, Any]) -> dict[str, Any]:

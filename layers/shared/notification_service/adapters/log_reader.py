@@ -19,8 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from notification_service.adapters.dynamodb_values import error_code
-from notification_service.errors import DependencyUnavailable
+from notification_service.adapters.aws import unavailable
 from notification_service.lazy import Lazy
 from notification_service.ports import LogLine
 
@@ -230,8 +229,7 @@ class CloudWatchLogLines:
         try:
             events = reader.read(int(since.timestamp() * 1000))
         except (ClientError, BotoCoreError) as exc:
-            detail = (error_code(exc) if isinstance(exc, ClientError) else None) or type(exc).__name__
-            raise DependencyUnavailable("logs", detail) from exc
+            raise unavailable(exc, "logs") from exc
         return [_line(event) for event in events[-MAX_LOG_LINES:]]  # the newest, oldest first
 
 

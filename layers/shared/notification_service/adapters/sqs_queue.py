@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from notification_service import webhook_message
+from notification_service.adapters.aws import unavailable
 from notification_service.delivery_message import encode
 from notification_service.domain.schedule import SQS_MAX_DELAY_SECONDS
-from notification_service.errors import DependencyUnavailable
 from notification_service.ports import DeliveryMessage, WebhookMessage
 
 if TYPE_CHECKING:
@@ -33,10 +33,8 @@ def _call(operation: Any, **kwargs: Any) -> Any:
     """An SQS call; its failure is the queue being unavailable."""
     try:
         return operation(**kwargs)
-    except ClientError as exc:
-        raise DependencyUnavailable("sqs", str(exc.response.get("Error", {}).get("Code", "error"))) from exc
-    except BotoCoreError as exc:
-        raise DependencyUnavailable("sqs", type(exc).__name__) from exc
+    except (ClientError, BotoCoreError) as exc:
+        raise unavailable(exc, "sqs") from exc
 
 
 class SqsDeliveryQueue:
