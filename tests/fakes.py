@@ -27,6 +27,7 @@ from notification_service.domain.model import (
     Status,
     WebhookAttempt,
 )
+from notification_service.domain.recipient import Recipient
 from notification_service.domain.sweep import SweepCandidate, due_at
 from notification_service.domain.template import Template, TemplateNotFound, TemplatePart
 from notification_service.errors import (
@@ -563,3 +564,16 @@ def _matches(n: Notification, query: ListQuery) -> bool:
         and (query.created_before is None or n.created_at < query.created_before)
         and (not query.search or query.search in n.id or query.search in n.correlation_id)
     )
+
+
+def email_notification(at: datetime, nid: str = "n-1", **changes: Any) -> Notification:
+    """A fresh email-only notification to user@example.com created `at` (correlation id corr-<id>)."""
+    return Notification(
+        id=nid,
+        recipient=Recipient(email="user@example.com"),
+        message="hi",
+        channels=(Channel.EMAIL,),
+        correlation_id=f"corr-{nid}",
+        created_at=at,
+        updated_at=at,
+    ).with_changes(**changes)

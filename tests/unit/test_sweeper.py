@@ -5,8 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from notification_service.domain.model import Channel, Notification, Status
-from notification_service.domain.recipient import Recipient
+from notification_service.domain.model import Notification, Status
 from notification_service.domain.sweep import (
     GiveUp,
     Requeue,
@@ -21,7 +20,7 @@ from notification_service.service.sweeper import Sweeper
 
 from infra.lambda_runtime import LocalLambdaContext
 from tests.conftest import load_event
-from tests.fakes import FakeClock, FakeQueue, FakeRepository
+from tests.fakes import FakeClock, FakeQueue, FakeRepository, email_notification
 from tests.handlers import load_function_module
 
 GRACE = timedelta(seconds=60)
@@ -29,15 +28,7 @@ POLICY = SweepPolicy(grace=GRACE, max_sweeps=3)
 
 
 def _notification(clock: FakeClock, nid: str = "n-1") -> Notification:
-    return Notification(
-        id=nid,
-        recipient=Recipient(email="user@example.com"),
-        message="hi",
-        channels=(Channel.EMAIL,),
-        correlation_id=f"corr-{nid}",
-        created_at=clock(),
-        updated_at=clock(),
-    )
+    return email_notification(clock(), nid)
 
 
 @pytest.fixture

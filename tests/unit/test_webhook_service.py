@@ -32,6 +32,7 @@ from tests.fakes import (
     FakeQueue,
     FakeRepository,
     FakeWebhookQueue,
+    email_notification,
 )
 from tests.handlers import load_function_module
 
@@ -64,17 +65,7 @@ GONE = Answer(False, 410, "HTTP 410", False)
 
 
 def sent_record(clock: FakeClock, repo: FakeRepository, callback_url: str | None = URL) -> Notification:
-    n = Notification(
-        id="n-1",
-        recipient=Recipient(email="user@example.com"),
-        message="hi",
-        channels=(Channel.EMAIL,),
-        correlation_id="corr-1",
-        created_at=clock(),
-        updated_at=clock(),
-        owner="shop",
-        callback_url=callback_url,
-    )
+    n = email_notification(clock(), correlation_id="corr-1", owner="shop", callback_url=callback_url)
     repo.add(n)
     repo.claim_round(n.id, 1, "w", clock(), clock() + GRACE)
     due = clock() + GRACE if callback_url else None
@@ -221,16 +212,7 @@ def _sqs_record(message_id: str, body: str) -> dict[str, object]:
 
 # -- who owes a webhook -----------------------------------------------------------------------------
 def _stored(clock: FakeClock, repo: FakeRepository, nid: str, **changes: object) -> Notification:
-    n = Notification(
-        id=nid,
-        recipient=Recipient(email="user@example.com"),
-        message="hi",
-        channels=(Channel.EMAIL,),
-        correlation_id=f"corr-{nid}",
-        created_at=clock(),
-        updated_at=clock(),
-        callback_url=URL,
-    ).with_changes(**changes)
+    n = email_notification(clock(), nid, callback_url=URL, **changes)
     repo.add(n)
     return n
 
