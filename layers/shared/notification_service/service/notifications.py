@@ -28,10 +28,12 @@ from notification_service.domain.receipts import ReceiptStatus
 from notification_service.domain.recipient import Recipient
 from notification_service.domain.schedule import SQS_MAX_DELAY_SECONDS, hop_delay
 from notification_service.domain.template import Rendered
+from notification_service.domain.webhook import CallbackUrlRefused, check_callback_url
 from notification_service.errors import (
     DependencyUnavailable,
     IdempotencyKeyInFlight,
     IdempotencyKeyReused,
+    InvalidField,
     InvalidIdempotencyKey,
 )
 from notification_service.ports import (
@@ -127,8 +129,10 @@ class NotificationService:
         max_delay_seconds: int = SQS_MAX_DELAY_SECONDS,
         metrics: Metrics | None = None,
         webhooks: WebhookQueue | None = None,
+        allow_private_webhooks: bool = False,
     ) -> None:
         self._webhooks = webhooks
+        self._allow_private_webhooks = allow_private_webhooks
         self._metrics = metrics
         self._retry_grace = retry_grace
         self._max_delay = max_delay_seconds
@@ -335,17 +339,26 @@ class NotificationService:
             enqueue_owed_webhook(self._webhooks, notification_id, status.value, current.correlation_id)
         return ReceiptOutcome.RECORDED
 
-    @property
-    def accepts_callbacks(self) -> bool:
-        """Whether a callback_url can be honoured (the deployment has a webhook queue)."""
-        return self._webhooks is not None
+    def check_callback(self, url: str) -> None:
+        """A callback_url this deployment can honour (it has a webhook queue), to an address it may
+        reach. Raises InvalidField naming `callback_url`."""
+        if self._webhooks is None:
+            raise InvalidField("callback_url", "webhooks are not configured on this deployment")
+        try:
+            check_callback_url(url, allow_private=self._allow_private_webhooks)
+        except CallbackUrlRefused as exc:
+            raise InvalidField("callback_url", exc.reason) from None
 
     def cancel(self, notification_id: str, owner: str) -> Notification:
         """Never sent after this: a round that claims it afterwards finds it cancelled. Its callback_url
         (if any) is owed the `cancelled` event, sent now or by the sweeper."""
-        current = self._repository.get_owned(notification_id, owner)
+        # Whether a webhook is owed needs the record: read only where webhooks exist (the cancel
+        # itself is conditional on the owner and the status).
+        owes = (
+            self._webhooks is not None
+            and self._repository.get_owned(notification_id, owner).callback_url is not None
+        )
         now = self._now()
-        owes = current.callback_url is not None and self._webhooks is not None
         cancelled = self._repository.cancel(
             notification_id,
             owner,
