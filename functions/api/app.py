@@ -28,7 +28,6 @@ from notification_service.domain.lifecycle import TransitionRefused
 from notification_service.domain.model import Channel, Status
 from notification_service.domain.recipient import Recipient
 from notification_service.domain.template import TemplateNotFound, TemplateProblem
-from notification_service.domain.webhook import CallbackUrlRefused, check_callback_url
 from notification_service.errors import (
     DependencyUnavailable,
     IdempotencyKeyInFlight,
@@ -77,6 +76,7 @@ from notification_service.http.schemas import (
     TemplateRequest,
     TemplateView,
 )
+from notification_service.http.twilio_callback import STATUS_PATH as TWILIO_STATUS_PATH
 from notification_service.http.twilio_callback import ForbiddenCallback, InvalidCallback, parse_and_verify
 from notification_service.lazy import Lazy
 from notification_service.ports import ListQuery
@@ -91,7 +91,6 @@ from pydantic import AwareDatetime, ValidationError
 API_VERSION = __version__
 
 IN_FLIGHT_RETRY_AFTER_SECONDS = 1
-TWILIO_STATUS_PATH = "/api/v1/providers/twilio/status"
 MAX_PAGE = 100
 BATCH_PATH = "/api/v1/notifications/batch"
 
@@ -295,18 +294,6 @@ def _rate_limit(recipients: list[Recipient], cost: int = 1) -> dict[str, str]:
     return decision.headers() if decision is not None else {}
 
 
-def _check_callback(url: str) -> None:
-    """A callback_url this deployment can honour, to an address it may reach (raises InvalidField:
-    a 422 naming `callback_url`)."""
-    deps = dependencies.get()
-    if not deps.notifications.accepts_callbacks:
-        raise InvalidField("callback_url", "webhooks are not configured on this deployment")
-    try:
-        check_callback_url(url, allow_private=deps.settings.allow_private_webhooks)
-    except CallbackUrlRefused as exc:
-        raise InvalidField("callback_url", exc.reason) from None
-
-
 def _caller() -> str:
     """The API key's name (see notification_service.http.auth), set before routing."""
     return str(app.context["caller"])
@@ -326,7 +313,7 @@ def _new_notification(request: NotificationRequest) -> NewNotification:
         message, email_subject = rendered.headline(channels)
         subject = email_subject if email_subject is not None else subject
     if request.callback_url is not None:
-        _check_callback(request.callback_url)
+        dependencies.get().notifications.check_callback(request.callback_url)
     return NewNotification(
         owner=_caller(),
         callback_url=request.callback_url,

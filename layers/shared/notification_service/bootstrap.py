@@ -111,6 +111,7 @@ def build_api(
             max_delay_seconds=settings.schedule_hop_seconds,
             metrics=MetricsFanout([shared_metrics, EmfMetrics()]),
             webhooks=webhooks or _webhook_queue(settings),
+            allow_private_webhooks=settings.allow_private_webhooks,
         ),
         idempotency=idempotency,
         health_checks={"dynamodb": repository, "sqs": queue, "redis": idempotency},
