@@ -260,14 +260,11 @@ class TwilioSink(_HttpPeer):
         account_sid: str,
         auth_token: str,
         port: int = 0,
-        callback_delay_seconds: float = 0,
     ) -> None:
         super().__init__(port)
         self.inbox = inbox
         self.account_sid = account_sid
         self.auth_token = auth_token
-        # How long "the carrier" takes before the callback (0: at once, after the create's answer).
-        self.callback_delay_seconds = callback_delay_seconds
         self.callbacks_sent: list[StatusCallback] = []  # every attempt, in order (see wait_for_callbacks)
         self._callbacks_changed = threading.Condition()
 
@@ -308,8 +305,6 @@ class TwilioSink(_HttpPeer):
     def _send_callback(self, url: str, params: dict[str, str]) -> None:
         from twilio.request_validator import RequestValidator
 
-        if self.callback_delay_seconds:
-            time.sleep(self.callback_delay_seconds)
         signature: str = RequestValidator(self.auth_token).compute_signature(url, params)
         request = urllib.request.Request(  # noqa: S310 - the URL the create named, as Twilio does
             url,

@@ -17,7 +17,6 @@ CLOCK_SLACK = timedelta(minutes=1)
 
 @dataclass(frozen=True)
 class NotificationLogs:
-    notification: Notification
     lines: list[LogLine]
     command: str  # the same query on the command line
 
@@ -29,7 +28,7 @@ def logs_of(notification: Notification, source: LogLines, now: datetime) -> Noti
         f"--notification-id {shlex.quote(notification.id)} --since {since_argument(now - since)}"
     )
     lines = source.for_notification(notification.id, notification.correlation_id, since)
-    return NotificationLogs(notification, lines, command)
+    return NotificationLogs(lines, command)
 
 
 def since_argument(span: timedelta) -> str:
