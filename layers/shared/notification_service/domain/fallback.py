@@ -17,7 +17,7 @@ provider asked to wait), or failed.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -29,7 +29,7 @@ from notification_service.domain.delivery import (
     OutgoingMessage,
     SendOutcome,
 )
-from notification_service.domain.model import Attempt, Channel, Notification, Outcome, Routing
+from notification_service.domain.model import Attempt, Channel, Content, Notification, Outcome, Routing
 from notification_service.domain.retry_policy import RetryPolicy
 
 # Sends one channel; gets the attempts this run of the round made so far (to record before sending).
@@ -47,22 +47,44 @@ def _interrupted(notification: Notification, round_no: int) -> Channel | None:
     return in_flight.channel or first_send(notification, round_no)
 
 
-def first_send(notification: Notification, round_no: int) -> Channel | None:
-    """The channel whose send `run_round` starts first on this record (None: it sends nothing): what
-    an intent written by the claim, without a channel, stands for. The record does not change between
-    that claim and the first send's outcome, so a run that resumes finds the same channel."""
+@dataclass(frozen=True)
+class _Step:
+    """A channel this run of the round considers: why it is skipped, or what it would send."""
+
+    channel: Channel
+    skipped: str | None = None
+    address: str = ""
+    content: Content | None = None
+
+
+def _plan(notification: Notification, round_no: int) -> Iterator[_Step]:
+    """The channels of a round in order, but those recorded for it by an earlier run and (routing
+    "all") those delivered before: the one place that says which channel a round tries."""
     given_up = notification.permanently_failed_channels()
     recorded = {a.channel for a in notification.attempts if a.round == round_no}
     every = notification.routing is Routing.ALL
     delivered_before = notification.delivered_channels()
     for channel in notification.channels:
-        if channel in recorded or (every and channel in delivered_before) or channel in given_up:
+        if channel in recorded or (every and channel in delivered_before):
             continue
-        content = notification.content_for(channel)
-        if notification.recipient.address_for(channel) is None or content is None:
-            continue
-        if fits(channel, content.text):
-            return channel
+        address = notification.recipient.address_for(channel)
+        if address is None:
+            yield _Step(channel, "recipient has no address for this channel")
+        elif channel in given_up:
+            yield _Step(channel, "failed permanently in an earlier round")
+        elif (content := notification.content_for(channel)) is None:
+            yield _Step(channel, "the template has no part for this channel")
+        else:
+            yield _Step(channel, address=address, content=content)
+
+
+def first_send(notification: Notification, round_no: int) -> Channel | None:
+    """The channel whose send `run_round` starts first on this record (None: it sends nothing): what
+    an intent written by the claim, without a channel, stands for. The record does not change between
+    that claim and the first send's outcome, so a run that resumes finds the same channel."""
+    for step in _plan(notification, round_no):
+        if step.content is not None and fits(step.channel, step.content.text):
+            return step.channel
     return None
 
 
@@ -72,31 +94,19 @@ async def run_round(
     """Try the channels in order; return one attempt per channel considered in this run, in order
     (channels recorded for this round by an earlier run are not considered again)."""
     attempts: list[Attempt] = []
-    given_up = notification.permanently_failed_channels()
-    recorded = {a.channel for a in notification.attempts if a.round == round_no}
     in_flight = notification.sending
     interrupted = _interrupted(notification, round_no)
     every = notification.routing is Routing.ALL
-    delivered_before = notification.delivered_channels()
-    for channel in notification.channels:
-        if channel in recorded or (every and channel in delivered_before):
-            continue
+    for step in _plan(notification, round_no):
+        channel, content = step.channel, step.content
         started = now()
-        address = notification.recipient.address_for(channel)
-        if address is None:
-            attempts.append(_skipped(round_no, channel, started, "recipient has no address for this channel"))
-            continue
-        if channel in given_up:
-            attempts.append(_skipped(round_no, channel, started, "failed permanently in an earlier round"))
-            continue
-        content = notification.content_for(channel)
-        if content is None:
-            attempts.append(_skipped(round_no, channel, started, "the template has no part for this channel"))
+        if step.skipped is not None or content is None:
+            attempts.append(_skipped(round_no, channel, started, step.skipped or ""))
             continue
         message = OutgoingMessage(
             notification_id=notification.id,
             channel=channel,
-            address=address,
+            address=step.address,
             body=content.text,
             subject=content.subject,
             html=content.html,
