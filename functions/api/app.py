@@ -52,7 +52,6 @@ from notification_service.http.auth import (
     Unauthorized,
     caller_of,
     header,
-    keys_required,
 )
 from notification_service.http.errors import field_errors, validation_error
 from notification_service.http.schemas import (
@@ -684,7 +683,7 @@ def admin_page() -> Response[str]:
 @app.get(f"{ADMIN_PATH}/<name>", include_in_schema=False)
 def admin_file(name: str) -> Response[str]:
     if name == CONFIG:  # made here: the page asks first, so it never meets a 401 it could avoid
-        required = keys_required(dependencies.get().settings.api_key_entries)
+        required = dependencies.get().settings.keys_required
         return _served(Asset(content_types.APPLICATION_JSON, json.dumps({"api_key_required": required})))
     try:
         if name == PAGE:  # the page only at /admin: its relative URLs would not resolve from here

@@ -274,19 +274,14 @@ def test_the_page_with_a_slash_redirects_to_the_page_without(
 def test_the_page_is_told_whether_to_ask_for_a_key_first(
     api_fakes: ApiFakes,
     lambda_context: LocalLambdaContext,
-    monkeypatch: pytest.MonkeyPatch,
     keys: bool,
     local: bool,
     required: bool,
 ) -> None:
     # GIVEN API_KEYS or none, on a local stack (AWS_SAM_LOCAL) or deployed behind API Gateway
-    if keys:
-        settings = api_fakes.settings.model_copy(update={"api_keys": f"ops:{key_hash('k-ops')}"})
-        api.dependencies.set(dataclasses.replace(api.dependencies.get(), settings=settings))
-    if local:
-        monkeypatch.setenv("AWS_SAM_LOCAL", "true")
-    else:
-        monkeypatch.delenv("AWS_SAM_LOCAL", raising=False)
+    entries = f"ops:{key_hash('k-ops')}" if keys else ""
+    settings = api_fakes.settings.model_copy(update={"api_keys": entries, "aws_sam_local": local})
+    api.dependencies.set(dataclasses.replace(api.dependencies.get(), settings=settings))
 
     # WHEN the page asks, without a key
     status, headers, body = call(request("GET", "/admin/config.json"), lambda_context)

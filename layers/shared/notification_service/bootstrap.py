@@ -127,7 +127,7 @@ def build_api(
         log_lines=log_lines
         or CloudWatchLogLines(
             lambda: logs_client(settings.aws_endpoint_url),
-            [*settings.log_groups.split(","), os.environ.get("AWS_LAMBDA_LOG_GROUP_NAME", "")],
+            [*settings.log_groups.split(","), settings.aws_lambda_log_group_name],
         ),
     )
 

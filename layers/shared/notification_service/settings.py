@@ -117,9 +117,18 @@ class Settings(BaseSettings):
     webhook_timeout_seconds: float = Field(default=5, gt=0, le=30)
     webhook_backoff_seconds: int = Field(default=10, ge=1, le=900)  # before attempt 2; x3 each time
 
-    # The admin page's log lines: the other functions' log groups, comma-separated (the API's own,
-    # AWS_LAMBDA_LOG_GROUP_NAME, is added); template.yaml names them.
+    # The admin page's log lines: the other functions' log groups, comma-separated (template.yaml
+    # names them), and the function's own (set by Lambda and the local runtime).
     log_groups: str = ""
+    aws_lambda_log_group_name: str = ""
+    # Set by `sam local` and `notifyctl local`: without API_KEYS, a local stack asks for no key.
+    aws_sam_local: bool = False
+
+    @property
+    def keys_required(self) -> bool:
+        """Whether callers must send a key: with API_KEYS, always; without, only deployed (API
+        Gateway asks for one), not on a local stack."""
+        return bool(self.api_key_entries) or not self.aws_sam_local
 
     @cached_property
     def webhook_secrets_by_owner(self) -> dict[str, str]:

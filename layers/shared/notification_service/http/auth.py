@@ -11,7 +11,6 @@ caller is ANONYMOUS."""
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -58,9 +57,3 @@ def caller_of(event: Mapping[str, Any], entries: tuple[ApiKeyEntry, ...]) -> str
     identity = (event.get("requestContext") or {}).get("identity") or {}
     gateway_key_id = identity.get("apiKeyId")
     return str(gateway_key_id) if gateway_key_id else ANONYMOUS
-
-
-def keys_required(entries: tuple[ApiKeyEntry, ...]) -> bool:
-    """Whether callers must send a key: with API_KEYS, always; without, only deployed (API Gateway
-    asks for one), not on a local stack (AWS_SAM_LOCAL, set by `sam local` and `notifyctl local`)."""
-    return bool(entries) or os.environ.get("AWS_SAM_LOCAL") != "true"
