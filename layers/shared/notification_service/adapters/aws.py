@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -36,10 +35,7 @@ def unavailable(exc: Exception, service: str) -> DependencyUnavailable:
     return DependencyUnavailable(service, detail)
 
 
-@cache
 def _client(service: str, endpoint_url: str | None) -> Any:
-    """One client per service and endpoint in a process (clients are thread-safe): building one
-    loads the service's model, ~50 ms of a cold start, and the table and the queues share them."""
     session = boto3.session.Session()
     return session.client(service, endpoint_url=endpoint_url or None, config=CLIENT_CONFIG)  # type: ignore[call-overload]
 
